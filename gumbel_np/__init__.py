@@ -1,0 +1,38 @@
+"""gumbel_np: Gumbel noise, categorical sampling and the Gumbel-Softmax relaxation.
+
+Plain arrays in, plain arrays out: NumPy arrays run on Numba-compiled CPU
+kernels, CuPy arrays on CUDA kernels.  Importing the package compiles nothing
+and imports no GPU library.
+"""
+
+from __future__ import annotations
+
+from ._gumbel import gumbel
+from ._softmax import (
+    log_softmax,
+    log_softmax_backward,
+    logsumexp,
+    logsumexp_backward,
+    softmax,
+    softmax_backward,
+)
+
+__version__ = "0.1.0.dev0"
+
+STREAM_VERSION = 1
+"""Version of the mapping from (key, row id, category, draw, dtype) to noise.
+
+Golden values in the tests lock it; a change is a breaking change announced in
+the changelog.
+"""
+
+__all__ = [
+    "STREAM_VERSION",
+    "gumbel",
+    "log_softmax",
+    "log_softmax_backward",
+    "logsumexp",
+    "logsumexp_backward",
+    "softmax",
+    "softmax_backward",
+]

@@ -1,0 +1,295 @@
+"""logsumexp, softmax, log_softmax and their analytic backward passes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._dispatch import namespace
+from ._validation import float_array, layout, same_shape, to_rows
+
+__all__ = [
+    "log_softmax",
+    "log_softmax_backward",
+    "logsumexp",
+    "logsumexp_backward",
+    "softmax",
+    "softmax_backward",
+]
+
+
+def _forward(func: str, op: str, x: Any, axis: int) -> Any:
+    xp, backend = namespace(func, x)
+    a, result = float_array(xp, x, func)
+    lay = layout(a.shape, axis, func)
+    out = xp.empty(lay.shape2d(), a.dtype)
+    getattr(backend, op)(to_rows(xp, a, lay), out)
+    return lay.restore(xp, out).astype(result, copy=False)
+
+
+def _backward_pair(func: str, grad: Any, other: Any, other_name: str):
+    """``grad`` and the saved forward array, validated, in one compute dtype."""
+    xp, backend = namespace(func, grad, other)
+    g, g_result = float_array(xp, grad, func, "grad")
+    o, o_result = float_array(xp, other, func, other_name)
+    compute = np.result_type(g.dtype, o.dtype)
+    result = np.result_type(g_result, o_result)
+    return xp, backend, g.astype(compute, copy=False), o.astype(compute, copy=False), result
+
+
+def _backward(func: str, op: str, grad: Any, y: Any, axis: int) -> Any:
+    xp, backend, g, yy, result = _backward_pair(func, grad, y, "y")
+    same_shape(func, grad=g, y=yy)
+    lay = layout(yy.shape, axis, func)
+    out = xp.empty(lay.shape2d(), yy.dtype)
+    getattr(backend, op)(to_rows(xp, g, lay), to_rows(xp, yy, lay), out)
+    return lay.restore(xp, out).astype(result, copy=False)
+
+
+def logsumexp(x: Any, /, *, axis: int = -1, keepdims: bool = False) -> Any:
+    """Log of the sum of exponentials along an axis, computed stably.
+
+    Parameters
+    ----------
+    x : array_like
+        Input (NumPy or CuPy array, or anything ``asarray`` accepts).
+    axis : int, optional
+        The axis to reduce.  Default ``-1``.
+    keepdims : bool, optional
+        Keep the reduced axis with length one.
+
+    Returns
+    -------
+    ndarray
+        ``log(sum(exp(x), axis))``, of ``x``'s float dtype (integers and bools
+        give float64).
+
+    Raises
+    ------
+    TypeError
+        Unsupported array type or dtype.
+    numpy.exceptions.AxisError
+        ``axis`` out of range.
+
+    Notes
+    -----
+    With ``m = max(x)`` along the axis, ``logsumexp(x) = m + log(sum(exp(x -
+    m)))``, so nothing overflows.  A row that holds NaN gives NaN, an all
+    ``-inf`` (or empty) row gives ``-inf``, a row that holds ``+inf`` gives
+    ``+inf``, as in :func:`scipy.special.logsumexp`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gumbel_np as gnp
+    >>> float(gnp.logsumexp(np.array([1000.0, 1000.0])))
+    1000.6931471805599
+    >>> gnp.logsumexp(np.log([[1.0, 3.0], [2.0, 2.0]]), keepdims=True).shape
+    (2, 1)
+    """
+    func = "logsumexp"
+    xp, backend = namespace(func, x)
+    a, result = float_array(xp, x, func)
+    lay = layout(a.shape, axis, func)
+    out = xp.empty(lay.rows, a.dtype)
+    backend.logsumexp_fwd(to_rows(xp, a, lay), out)
+    return lay.restore_batch(out, keepdims).astype(result, copy=False)
+
+
+def softmax(x: Any, /, *, axis: int = -1) -> Any:
+    """Softmax along an axis, computed stably.
+
+    Parameters
+    ----------
+    x : array_like
+        Input logits.
+    axis : int, optional
+        The axis along which the result sums to one.  Default ``-1``.
+
+    Returns
+    -------
+    ndarray
+        ``exp(x - logsumexp(x))``, the shape and float dtype of ``x``.
+
+    Raises
+    ------
+    TypeError
+        Unsupported array type or dtype.
+    numpy.exceptions.AxisError
+        ``axis`` out of range.
+
+    Notes
+    -----
+    ``softmax(x)_j = exp(x_j - m) / sum_i exp(x_i - m)`` with ``m = max(x)``.
+    Entries of ``-inf`` get probability 0 (masking).  A NaN row, an all
+    ``-inf`` row and a row holding ``+inf`` give NaN, as in
+    :func:`scipy.special.softmax`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gumbel_np as gnp
+    >>> gnp.softmax(np.array([0.0, np.log(3.0), -np.inf])).round(6)
+    array([0.25, 0.75, 0.  ])
+    """
+    return _forward("softmax", "softmax_fwd", x, axis)
+
+
+def log_softmax(x: Any, /, *, axis: int = -1) -> Any:
+    """Logarithm of the softmax along an axis, computed stably.
+
+    Parameters
+    ----------
+    x : array_like
+        Input logits.
+    axis : int, optional
+        The normalised axis.  Default ``-1``.
+
+    Returns
+    -------
+    ndarray
+        ``x - logsumexp(x)``, the shape and float dtype of ``x``.
+
+    Raises
+    ------
+    TypeError
+        Unsupported array type or dtype.
+    numpy.exceptions.AxisError
+        ``axis`` out of range.
+
+    Notes
+    -----
+    Computed as ``(x - m) - log(sum(exp(x - m)))`` with ``m = max(x)``: exact
+    for entries far below the maximum where ``log(softmax(x))`` would give
+    ``-inf``.  NaN and all ``-inf`` rows give NaN.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gumbel_np as gnp
+    >>> gnp.log_softmax(np.array([0.0, -1000.0]))
+    array([    0., -1000.])
+    """
+    return _forward("log_softmax", "log_softmax_fwd", x, axis)
+
+
+def logsumexp_backward(grad: Any, x: Any, /, *, axis: int = -1, keepdims: bool = False) -> Any:
+    """Vector-Jacobian product of :func:`logsumexp`.
+
+    Parameters
+    ----------
+    grad : array_like
+        ``dL/dlogsumexp``, the shape of ``logsumexp(x, axis=axis,
+        keepdims=keepdims)`` (or broadcastable to it).
+    x : array_like
+        The forward input.
+    axis, keepdims
+        As given to the forward call.
+
+    Returns
+    -------
+    ndarray
+        ``dL/dx = grad * softmax(x)``, the shape of ``x``.
+
+    Raises
+    ------
+    TypeError
+        Unsupported array type or dtype, NumPy and CuPy mixed.
+    ValueError
+        ``grad`` does not fit the forward output's shape.
+    numpy.exceptions.AxisError
+        ``axis`` out of range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gumbel_np as gnp
+    >>> gnp.logsumexp_backward(np.array(2.0), np.log([1.0, 3.0]))
+    array([0.5, 1.5])
+    """
+    func = "logsumexp_backward"
+    xp, backend, g, a, result = _backward_pair(func, grad, x, "x")
+    lay = layout(a.shape, axis, func)
+    out_shape = lay.restore_batch(xp.empty(lay.rows, a.dtype), keepdims).shape
+    try:
+        g = xp.broadcast_to(g, out_shape)
+    except ValueError:
+        raise ValueError(
+            f"{func}: grad of shape {g.shape} does not fit the logsumexp output shape {out_shape}"
+        ) from None
+    out = xp.empty(lay.shape2d(), a.dtype)
+    backend.logsumexp_bwd(xp.ascontiguousarray(g).reshape(lay.rows), to_rows(xp, a, lay), out)
+    return lay.restore(xp, out).astype(result, copy=False)
+
+
+def softmax_backward(grad: Any, y: Any, /, *, axis: int = -1) -> Any:
+    """Vector-Jacobian product of :func:`softmax`, from the forward output.
+
+    Parameters
+    ----------
+    grad : array_like
+        ``dL/dy``, the shape of ``y``.
+    y : array_like
+        The forward output ``softmax(x, axis=axis)``.
+    axis : int, optional
+        As given to the forward call.
+
+    Returns
+    -------
+    ndarray
+        ``dL/dx = y * (grad - sum(grad * y, axis))``.
+
+    Raises
+    ------
+    TypeError
+        Unsupported array type or dtype, NumPy and CuPy mixed.
+    ValueError
+        ``grad`` and ``y`` differ in shape.
+    numpy.exceptions.AxisError
+        ``axis`` out of range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gumbel_np as gnp
+    >>> gnp.softmax_backward(np.array([1.0, 0.0]), np.array([0.25, 0.75]))
+    array([ 0.1875, -0.1875])
+    """
+    return _backward("softmax_backward", "softmax_bwd", grad, y, axis)
+
+
+def log_softmax_backward(grad: Any, y: Any, /, *, axis: int = -1) -> Any:
+    """Vector-Jacobian product of :func:`log_softmax`, from the forward output.
+
+    Parameters
+    ----------
+    grad : array_like
+        ``dL/dy``, the shape of ``y``.
+    y : array_like
+        The forward output ``log_softmax(x, axis=axis)``.
+    axis : int, optional
+        As given to the forward call.
+
+    Returns
+    -------
+    ndarray
+        ``dL/dx = grad - exp(y) * sum(grad, axis)``.
+
+    Raises
+    ------
+    TypeError
+        Unsupported array type or dtype, NumPy and CuPy mixed.
+    ValueError
+        ``grad`` and ``y`` differ in shape.
+    numpy.exceptions.AxisError
+        ``axis`` out of range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gumbel_np as gnp
+    >>> gnp.log_softmax_backward(np.array([1.0, 1.0]), np.log([0.25, 0.75]))
+    array([ 0.5, -0.5])
+    """
+    return _backward("log_softmax_backward", "log_softmax_bwd", grad, y, axis)

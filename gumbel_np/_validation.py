@@ -1,0 +1,132 @@
+"""Input validation and the (rows, K) view every kernel works on.
+
+One vocabulary of errors (DESIGN section 5); every message starts with the
+public function's name and shows the offending value.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.exceptions import AxisError
+
+_NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def compute_dtypes(dtype: np.dtype, func: str, name: str = "x") -> tuple[np.dtype, np.dtype]:
+    """``(compute dtype, result dtype)`` for an input dtype (DESIGN section 5).
+
+    float32/float64 run natively; float16 computes in float32 and returns
+    float16; integers and bools promote to float64 as NumPy does.
+    """
+    dtype = np.dtype(dtype)
+    if dtype in _NATIVE:
+        return dtype, dtype
+    if dtype == np.float16:
+        return np.dtype(np.float32), dtype
+    if dtype.kind in "biu":
+        return np.dtype(np.float64), np.dtype(np.float64)
+    raise TypeError(
+        f"{func}: {name} has unsupported dtype {dtype}; "
+        "expected float16, float32, float64, an integer or bool"
+    )
+
+
+def float_array(xp: Any, x: Any, func: str, name: str = "x") -> tuple[Any, np.dtype]:
+    """``x`` as an array of its compute dtype, and the dtype of the result."""
+    try:
+        a = xp.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{func}: {name} is not an array: {exc}") from None
+    compute, result = compute_dtypes(a.dtype, func, name)
+    if a.dtype != compute:
+        a = a.astype(compute)
+    return a, result
+
+
+def normalize_axis(axis: Any, ndim: int, func: str) -> int:
+    try:
+        ax = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"{func}: axis must be an integer, not {axis!r}") from None
+    if not -ndim <= ax < ndim:
+        raise AxisError(ax, ndim, func)
+    return ax % ndim
+
+
+@dataclass(frozen=True)
+class Rows:
+    """How an array maps onto the kernels' 2-D C-contiguous ``(rows, K)`` layout."""
+
+    batch: tuple[int, ...]
+    k: int
+    axis: int
+
+    @property
+    def rows(self) -> int:
+        return math.prod(self.batch)
+
+    def shape2d(self) -> tuple[int, int]:
+        return (self.rows, self.k)
+
+    def restore(self, xp: Any, a2d: Any) -> Any:
+        """A ``(rows, K)`` result back in the input's axis order (a view)."""
+        return xp.moveaxis(a2d.reshape(self.batch + (self.k,)), -1, self.axis)
+
+    def restore_batch(self, a1d: Any, keepdims: bool = False) -> Any:
+        """A per-row ``(rows,)`` result in the batch shape."""
+        out = a1d.reshape(self.batch)
+        if keepdims:
+            out = out.reshape(self.batch[: self.axis] + (1,) + self.batch[self.axis :])
+        return out
+
+
+def layout(shape: tuple[int, ...], axis: Any, func: str) -> Rows:
+    ax = normalize_axis(axis, len(shape), func)
+    batch = tuple(shape[:ax]) + tuple(shape[ax + 1 :])
+    return Rows(batch=batch, k=int(shape[ax]), axis=ax)
+
+
+def to_rows(xp: Any, a: Any, lay: Rows) -> Any:
+    """``a`` as a C-contiguous ``(rows, K)`` array; no copy when already so."""
+    return xp.ascontiguousarray(xp.moveaxis(a, lay.axis, -1)).reshape(lay.shape2d())
+
+
+def check_shape(shape: Any, func: str) -> tuple[int, ...]:
+    """A shape argument: an int or a sequence of non-negative ints."""
+    try:
+        dims = (operator.index(shape),)
+    except TypeError:
+        try:
+            dims = tuple(operator.index(s) for s in shape)
+        except TypeError:
+            raise TypeError(f"{func}: shape must be an int or a sequence of ints, not {shape!r}") from None
+    if any(d < 0 for d in dims):
+        raise ValueError(f"{func}: shape must not have negative entries, got {dims}")
+    return dims
+
+
+def check_row_ids(xp: Any, row_ids: Any, lay: Rows, func: str) -> Any:
+    """``row_ids`` as a contiguous int64 ``(rows,)`` array (or None)."""
+    if row_ids is None:
+        return None
+    ids = xp.asarray(row_ids)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"{func}: row_ids must be an integer array, got dtype {ids.dtype}")
+    if ids.shape != lay.batch:
+        raise ValueError(
+            f"{func}: row_ids must have the batch shape {lay.batch}, got shape {ids.shape}"
+        )
+    return xp.ascontiguousarray(ids.astype(np.int64, copy=False)).reshape(lay.rows)
+
+
+def same_shape(func: str, **arrays: Any) -> None:
+    """ValueError unless all the named arrays have one shape."""
+    shapes = {name: a.shape for name, a in arrays.items()}
+    if len(set(shapes.values())) > 1:
+        listed = ", ".join(f"{n} {s}" for n, s in shapes.items())
+        raise ValueError(f"{func}: shapes must match, got {listed}")

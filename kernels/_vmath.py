@@ -1,0 +1,208 @@
+"""Vectorisable exp and log for the CPU kernels.
+
+Numba lowers ``math.exp``/``math.log`` to scalar libm calls, which LLVM cannot
+vectorise (the PyPI build has no SVML): measured 7-10x slower than the
+branch-free polynomials below, which compile to straight-line AVX-512 code.
+
+Error bounds, checked by ``tests/test_vmath.py`` against the float64 (or
+correctly rounded float64 libm) reference over the whole domain, denormals,
+0, +-inf and NaN included:
+
+* ``vexp``: float32 within 2 ulp, float64 within 2 ulp.
+* ``vlog``: float32 within 2 ulp, float64 within 2 ulp.
+
+exp: Cody-Waite reduction ``x = n ln2 + r`` with ``|r| <= ln2 / 2`` and a
+polynomial for ``e**r`` (float32: Cephes ``expf`` minimax coefficients;
+float64: Taylor series to degree 13, truncation below 2**-58).  ``2**n`` is
+applied as two factors ``2**(n//2) * 2**(n - n//2)``, so results that overflow
+become inf and results in the subnormal range are rounded once.
+
+log: the fdlibm/musl reduction ``x = 2**k (1 + f)`` with ``sqrt(2)/2 <= 1 + f
+< sqrt(2)`` and ``s = f / (2 + f)``, ``log(1 + f) = f - f**2/2 + s (f**2/2 +
+R(s**2))`` with the fdlibm minimax ``R``; subnormal inputs are scaled into the
+normal range first.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba.extending import overload
+
+from ._jit import f32_as_i32, f64_as_i64, helper, i32_as_f32, i64_as_f64, select
+
+_f32 = np.float32
+_F32_INF = _f32(np.inf)
+_F32_NAN = _f32(np.nan)
+_F32_EXP_HI = _f32(89.0)
+_F32_EXP_LO = _f32(-110.0)
+_F32_LOG2E = _f32(1.44269504088896341)
+_F32_ROUND = _f32(12582912.0)  # 1.5 * 2**23: adding it rounds to an integer
+_F32_C1 = _f32(0.693359375)
+_F32_C2 = _f32(-2.12194440e-4)
+_F32_P0 = _f32(1.9875691500e-4)
+_F32_P1 = _f32(1.3981999507e-3)
+_F32_P2 = _f32(8.3334519073e-3)
+_F32_P3 = _f32(4.1665795894e-2)
+_F32_P4 = _f32(1.6666665459e-1)
+_F32_P5 = _f32(5.0000001201e-1)
+_F32_ONE = _f32(1.0)
+_F32_TWO = _f32(2.0)
+_F32_HALF = _f32(0.5)
+_F32_MIN_NORMAL = _f32(np.finfo(np.float32).tiny)
+_F32_2P25 = _f32(2.0**25)
+_F32_LN2_HI = _f32(6.9313812256e-01)
+_F32_LN2_LO = _f32(9.0580006145e-06)
+_F32_LG1 = _f32(0.66666662693)
+_F32_LG2 = _f32(0.40000972152)
+_F32_LG3 = _f32(0.28498786688)
+_F32_LG4 = _f32(0.24279078841)
+
+_F64_EXP_HI = 710.0
+_F64_EXP_LO = -746.0
+_F64_LOG2E = 1.4426950408889634
+_F64_ROUND = 6755399441055744.0  # 1.5 * 2**52
+_F64_LN2_HI = 6.93147180369123816490e-01
+_F64_LN2_LO = 1.90821492927058770002e-10
+_F64_MIN_NORMAL = float(np.finfo(np.float64).tiny)
+_F64_2P54 = 2.0**54
+_F64_LG1 = 6.666666666666735130e-01
+_F64_LG2 = 3.999999999940941908e-01
+_F64_LG3 = 2.857142874366239149e-01
+_F64_LG4 = 2.222219843214978396e-01
+_F64_LG5 = 1.818357216161805012e-01
+_F64_LG6 = 1.531383769920937332e-01
+_F64_LG7 = 1.479819860511658591e-01
+_F64_TAYLOR = tuple(1.0 / float(np.prod(np.arange(1, k + 1, dtype=np.float64))) for k in range(14))
+(_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9, _T10, _T11, _T12, _T13) = _F64_TAYLOR
+
+
+@helper
+def exp_f32(x):
+    xc = select(x < _F32_EXP_HI, x, _F32_EXP_HI)
+    xc = select(xc > _F32_EXP_LO, xc, _F32_EXP_LO)
+    n = (xc * _F32_LOG2E + _F32_ROUND) - _F32_ROUND
+    r = (xc - n * _F32_C1) - n * _F32_C2
+    p = _F32_P0 * r + _F32_P1
+    p = p * r + _F32_P2
+    p = p * r + _F32_P3
+    p = p * r + _F32_P4
+    p = p * r + _F32_P5
+    p = p * (r * r) + r + _F32_ONE
+    ni = np.int32(n)
+    n1 = ni >> 1
+    s1 = i32_as_f32(np.int32((n1 + 127) << 23))
+    s2 = i32_as_f32(np.int32((ni - n1 + 127) << 23))
+    y = p * s1 * s2
+    return select(x == x, y, x)
+
+
+@helper
+def exp_f64(x):
+    xc = select(x < _F64_EXP_HI, x, _F64_EXP_HI)
+    xc = select(xc > _F64_EXP_LO, xc, _F64_EXP_LO)
+    n = (xc * _F64_LOG2E + _F64_ROUND) - _F64_ROUND
+    r = (xc - n * _F64_LN2_HI) - n * _F64_LN2_LO
+    p = _T13 * r + _T12
+    p = p * r + _T11
+    p = p * r + _T10
+    p = p * r + _T9
+    p = p * r + _T8
+    p = p * r + _T7
+    p = p * r + _T6
+    p = p * r + _T5
+    p = p * r + _T4
+    p = p * r + _T3
+    p = p * r + _T2
+    p = p * r + _T1
+    p = p * r + _T0
+    ni = np.int64(n)
+    n1 = ni >> 1
+    s1 = i64_as_f64((n1 + 1023) << 52)
+    s2 = i64_as_f64((ni - n1 + 1023) << 52)
+    y = p * s1 * s2
+    return select(x == x, y, x)
+
+
+@helper
+def log_f32(x):
+    tiny = x < _F32_MIN_NORMAL
+    xs = select(tiny, x * _F32_2P25, x)
+    ix = np.int64(f32_as_i32(xs)) + (0x3F800000 - 0x3F3504F3)
+    k = (ix >> 23) - select(tiny, np.int64(0x7F + 25), np.int64(0x7F))
+    m = i32_as_f32(np.int32((ix & 0x007FFFFF) + 0x3F3504F3))
+    f = m - _F32_ONE
+    s = f / (_F32_TWO + f)
+    z = s * s
+    w = z * z
+    t1 = w * (_F32_LG2 + w * _F32_LG4)
+    t2 = z * (_F32_LG1 + w * _F32_LG3)
+    hfsq = _F32_HALF * f * f
+    dk = np.float32(k)
+    y = s * (hfsq + t1 + t2) + dk * _F32_LN2_LO - hfsq + f + dk * _F32_LN2_HI
+    y = select(x < _F32_INF, y, x)
+    return select(x > 0, y, select(x == 0, -_F32_INF, _F32_NAN))
+
+
+@helper
+def log_f64(x):
+    tiny = x < _F64_MIN_NORMAL
+    xs = select(tiny, x * _F64_2P54, x)
+    u = f64_as_i64(xs)
+    hx = (u >> 32) + (0x3FF00000 - 0x3FE6A09E)
+    k = (hx >> 20) - select(tiny, np.int64(0x3FF + 54), np.int64(0x3FF))
+    hx = (hx & 0x000FFFFF) + 0x3FE6A09E
+    m = i64_as_f64((hx << 32) | (u & 0xFFFFFFFF))
+    f = m - 1.0
+    hfsq = 0.5 * f * f
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * (_F64_LG2 + w * (_F64_LG4 + w * _F64_LG6))
+    t2 = z * (_F64_LG1 + w * (_F64_LG3 + w * (_F64_LG5 + w * _F64_LG7)))
+    dk = np.float64(k)
+    y = s * (hfsq + t1 + t2) + dk * _F64_LN2_LO - hfsq + f + dk * _F64_LN2_HI
+    y = select(x < np.inf, y, x)
+    return select(x > 0, y, select(x == 0, -np.inf, np.nan))
+
+
+def vexp(x):
+    """Vectorisable ``exp`` for float32 and float64 scalars (kernels only)."""
+    raise NotImplementedError("vexp runs inside compiled kernels only")
+
+
+def vlog(x):
+    """Vectorisable ``log`` for float32 and float64 scalars (kernels only)."""
+    raise NotImplementedError("vlog runs inside compiled kernels only")
+
+
+@overload(vexp, jit_options={"error_model": "numpy"}, inline="always")
+def _vexp_impl(x):
+    if x == numba.float32:
+        return exp_f32.py_func
+    if x == numba.float64:
+        return exp_f64.py_func
+    return None
+
+
+@overload(vlog, jit_options={"error_model": "numpy"}, inline="always")
+def _vlog_impl(x):
+    if x == numba.float32:
+        return log_f32.py_func
+    if x == numba.float64:
+        return log_f64.py_func
+    return None
+
+
+@helper
+def vexp_array(x, out):
+    """``out[i] = exp(x[i])``; the test and benchmark entry point."""
+    for i in range(x.size):
+        out[i] = vexp(x[i])
+
+
+@helper
+def vlog_array(x, out):
+    """``out[i] = log(x[i])``; the test and benchmark entry point."""
+    for i in range(x.size):
+        out[i] = vlog(x[i])
