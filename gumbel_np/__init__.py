@@ -7,7 +7,7 @@ and imports no GPU library.
 
 from __future__ import annotations
 
-from ._gumbel import gumbel
+from ._gumbel import categorical, gumbel, gumbel_softmax, gumbel_softmax_backward
 from ._softmax import (
     log_softmax,
     log_softmax_backward,
@@ -28,7 +28,10 @@ the changelog.
 
 __all__ = [
     "STREAM_VERSION",
+    "categorical",
     "gumbel",
+    "gumbel_softmax",
+    "gumbel_softmax_backward",
     "log_softmax",
     "log_softmax_backward",
     "logsumexp",

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import numpy as np
 
-from ._dispatch import like_namespace
+from ._dispatch import like_namespace, namespace
 from ._random import RNGLike, philox_key
-from ._validation import check_row_ids, check_shape, compute_dtypes, layout
+from ._validation import (
+    Rows,
+    check_row_ids,
+    check_shape,
+    check_tau,
+    compute_dtypes,
+    float_array,
+    layout,
+    same_shape,
+    sum_to_shape,
+    to_rows,
+)
 
-__all__ = ["gumbel"]
+__all__ = ["categorical", "gumbel", "gumbel_softmax", "gumbel_softmax_backward"]
 
 
 def gumbel(
@@ -108,3 +120,320 @@ def gumbel(
     out = xp.empty(lay.shape2d(), compute)
     backend.gumbel_fwd(out, key, ids)
     return lay.restore(xp, out).astype(want, copy=False)
+
+
+def _sampler_layout(func: str, a: Any, axis: int) -> Rows:
+    lay = layout(a.shape, axis, func)
+    if lay.k == 0:
+        raise ValueError(
+            f"{func}: the category axis {axis} of logits with shape {a.shape} is empty; "
+            "there is nothing to sample"
+        )
+    return lay
+
+
+def _noise_argument(xp: Any, noise: Any, rng: Any, a: Any, lay: Rows, func: str) -> Any:
+    """``None`` (draw from ``rng``), ``0.0`` (no noise) or noise in (rows, K)."""
+    if noise is None:
+        return None
+    if rng is not None:
+        raise ValueError(f"{func}: pass rng or noise, not both (got rng={rng!r})")
+    nz = xp.asarray(noise)
+    if nz.ndim == 0:
+        if float(nz) != 0.0:
+            raise ValueError(
+                f"{func}: a scalar noise must be 0 (the noise-free relaxation), got {float(nz)!r}"
+            )
+        return 0.0
+    nz, _ = float_array(xp, nz, func, "noise")
+    same_shape(func, logits=a, noise=nz)
+    return to_rows(xp, nz.astype(a.dtype, copy=False), lay)
+
+
+def gumbel_softmax(
+    logits: Any,
+    /,
+    *,
+    tau: Any = 1.0,
+    hard: bool = False,
+    axis: int = -1,
+    rng: RNGLike = None,
+    noise: Any = None,
+    row_ids: Any = None,
+    return_soft: bool = False,
+) -> Any:
+    """Gumbel-Softmax (Concrete) sample, or its straight-through one-hot form.
+
+    Parameters
+    ----------
+    logits : array_like
+        Unnormalised log-probabilities (log-probabilities work as they are);
+        ``-inf`` masks a category.
+    tau : float or array_like, optional
+        Temperature, finite and > 0: a scalar, or an array broadcastable to
+        the batch shape (``logits.shape`` without ``axis``) for one
+        temperature per row.  Default 1.
+    hard : bool, optional
+        Return the exact one-hot of the soft sample's argmax (ties go to the
+        lowest index) instead of the soft sample.
+    axis : int, optional
+        The category axis.  Default ``-1``.
+    rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        Source of the noise key, as in :func:`gumbel`.
+    noise : array_like or 0, optional
+        Explicit Gumbel noise of ``logits``' shape instead of drawing it;
+        ``noise=0`` gives the deterministic, noise-free relaxation
+        ``softmax(logits / tau)``.  Not together with ``rng``.
+    row_ids : array_like of int, optional
+        Stream id of each row (batch shape); see :func:`gumbel`.
+    return_soft : bool, optional
+        Also return the soft sample (the input of
+        :func:`gumbel_softmax_backward`).
+
+    Returns
+    -------
+    y : ndarray
+        The soft sample, or the one-hot when ``hard=True``; ``logits``' shape
+        and float dtype.
+    y_soft : ndarray
+        Only with ``return_soft=True``: the soft sample.
+
+    Raises
+    ------
+    TypeError
+        Unsupported array type or dtype, bad ``rng``.
+    ValueError
+        ``tau`` not finite or not > 0 (0, -0.0, NaN, inf), ``row_ids`` or
+        ``noise`` of the wrong shape, an empty category axis, both ``rng``
+        and ``noise``.
+    numpy.exceptions.AxisError
+        ``axis`` out of range.
+
+    Notes
+    -----
+    ``y = softmax((logits + G) / tau)`` with ``G`` the noise of
+    ``gumbel(logits.shape, rng=rng, dtype=logits.dtype, axis=axis,
+    row_ids=row_ids)``, computed as ``exp((z - max z) / tau) / sum`` with
+    ``z = (logits - max logits) + G``, so huge logits neither overflow nor
+    drown the noise.  A row that holds NaN or ``+inf``, or is all ``-inf``,
+    gives a NaN row (soft and hard).
+
+    The straight-through estimator pairs the hard forward with the soft
+    backward: pass ``y_soft`` (``return_soft=True``) to
+    :func:`gumbel_softmax_backward`.
+
+    References
+    ----------
+    .. [1] E. Jang, S. Gu and B. Poole, "Categorical Reparameterization with
+       Gumbel-Softmax", ICLR 2017.
+    .. [2] C. J. Maddison, A. Mnih and Y. W. Teh, "The Concrete Distribution:
+       A Continuous Relaxation of Discrete Random Variables", ICLR 2017.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gumbel_np as gnp
+    >>> logits = np.log(np.array([[0.2, 0.3, 0.5]]))
+    >>> y = gnp.gumbel_softmax(logits, tau=0.5, rng=0)
+    >>> y.shape, bool(np.isclose(y.sum(), 1.0))
+    ((1, 3), True)
+    >>> g = gnp.gumbel(logits.shape, rng=0, dtype=logits.dtype)
+    >>> bool(np.allclose(y, gnp.softmax((logits + g) / 0.5)))
+    True
+    >>> hard, soft = gnp.gumbel_softmax(logits, hard=True, rng=0, return_soft=True)
+    >>> hard.tolist() == [[0.0, 0.0, 1.0]] and int(soft.argmax()) == 2
+    True
+    >>> gnp.gumbel_softmax(np.log([[1.0, 3.0]]), noise=0).round(3)
+    array([[0.25, 0.75]])
+    """
+    func = "gumbel_softmax"
+    xp, backend = namespace(func, logits, noise, tau, row_ids)
+    a, result = float_array(xp, logits, func, "logits")
+    lay = _sampler_layout(func, a, axis)
+    taus, _ = check_tau(xp, tau, lay, a.dtype, func)
+    ids = check_row_ids(xp, row_ids, lay, func)
+    nz = _noise_argument(xp, noise, rng, a, lay, func)
+    key = philox_key(rng, func) if nz is None else None
+    out = xp.empty(lay.shape2d(), a.dtype)
+    soft = xp.empty(lay.shape2d(), a.dtype) if (hard and return_soft) else None
+    backend.gumbel_softmax_fwd(to_rows(xp, a, lay), out, key, ids, taus, nz, soft, bool(hard))
+    y = lay.restore(xp, out).astype(result, copy=False)
+    if not return_soft:
+        return y
+    y_soft = y if soft is None else lay.restore(xp, soft).astype(result, copy=False)
+    return y, y_soft
+
+
+def gumbel_softmax_backward(
+    grad: Any, y_soft: Any, /, *, tau: Any = 1.0, axis: int = -1, tau_grad: bool = False
+) -> Any:
+    """Vector-Jacobian product of :func:`gumbel_softmax`, from the soft sample.
+
+    Parameters
+    ----------
+    grad : array_like
+        ``dL/dy``, the shape of ``y_soft``.  For the straight-through
+        estimator this is the gradient at the hard (one-hot) output.
+    y_soft : array_like
+        The soft sample of the forward call (``return_soft=True`` gives it
+        with ``hard=True``).
+    tau : float or array_like, optional
+        The temperature of the forward call.
+    axis : int, optional
+        The category axis of the forward call.
+    tau_grad : bool, optional
+        Also return ``dL/dtau``.
+
+    Returns
+    -------
+    grad_logits : ndarray
+        ``dL/dlogits = y (grad - <grad, y>) / tau``, the shape of ``y_soft``.
+    grad_tau : ndarray
+        Only with ``tau_grad=True``: ``dL/dtau`` in ``tau``'s shape (a 0-d
+        array for a scalar ``tau``).
+
+    Raises
+    ------
+    TypeError
+        Unsupported array type or dtype, NumPy and CuPy mixed.
+    ValueError
+        ``grad`` and ``y_soft`` differ in shape; bad ``tau``.
+    numpy.exceptions.AxisError
+        ``axis`` out of range.
+
+    Notes
+    -----
+    With ``z = logits + G`` and ``y = softmax(z / tau)``, the temperature
+    gradient is ``dL/dtau = -(1/tau) sum_j dL/dlogits_j z_j``.  As the VJP sums
+    to zero over the row, ``z_j`` may be replaced by ``tau log y_j``, so
+    ``dL/dtau = -sum_j dL/dlogits_j log y_j``: computed from ``y_soft`` alone,
+    and exact where ``y_soft`` underflows to 0 (those terms vanish, as
+    ``y log y -> 0``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gumbel_np as gnp
+    >>> y = np.array([0.25, 0.75])
+    >>> gnp.gumbel_softmax_backward(np.array([1.0, 0.0]), y, tau=0.5)
+    array([ 0.375, -0.375])
+    >>> dl, dtau = gnp.gumbel_softmax_backward(np.array([1.0, 0.0]), y, tau=0.5, tau_grad=True)
+    >>> dtau.shape
+    ()
+    """
+    func = "gumbel_softmax_backward"
+    xp, backend = namespace(func, grad, y_soft, tau)
+    g, g_result = float_array(xp, grad, func, "grad")
+    y, y_result = float_array(xp, y_soft, func, "y_soft")
+    compute = np.result_type(g.dtype, y.dtype)
+    result = np.result_type(g_result, y_result)
+    g, y = g.astype(compute, copy=False), y.astype(compute, copy=False)
+    same_shape(func, grad=g, y_soft=y)
+    lay = layout(y.shape, axis, func)
+    taus, tau_shape = check_tau(xp, tau, lay, compute, func)
+    out = xp.empty(lay.shape2d(), compute)
+    dtau = xp.empty(lay.rows, compute) if tau_grad else None
+    backend.gumbel_softmax_bwd(to_rows(xp, g, lay), to_rows(xp, y, lay), taus, out, dtau)
+    dl = lay.restore(xp, out).astype(result, copy=False)
+    if not tau_grad:
+        return dl
+    return dl, sum_to_shape(xp, dtau.reshape(lay.batch), tau_shape).astype(result, copy=False)
+
+
+def categorical(
+    logits: Any,
+    /,
+    *,
+    axis: int = -1,
+    num_samples: Any = None,
+    rng: RNGLike = None,
+    row_ids: Any = None,
+) -> Any:
+    """Exact categorical samples by the Gumbel-Max trick, one fused pass per draw.
+
+    Parameters
+    ----------
+    logits : array_like
+        Unnormalised log-probabilities along ``axis``: the probability of
+        category ``j`` is ``softmax(logits)_j`` (log-probabilities work as
+        they are); ``-inf`` masks a category, which is then never drawn.
+    axis : int, optional
+        The category axis.  Default ``-1``.
+    num_samples : int, optional
+        Independent draws per row (each with its own draw index in the
+        stream).  None (default) draws one and adds no axis.
+    rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        Source of the noise key, as in :func:`gumbel`.
+    row_ids : array_like of int, optional
+        Stream id of each row (batch shape); see :func:`gumbel`.
+
+    Returns
+    -------
+    ndarray of int64
+        Category indices, of the batch shape (``logits.shape`` without
+        ``axis``), with a trailing axis of ``num_samples`` when given.
+
+    Raises
+    ------
+    TypeError
+        Unsupported array type or dtype, bad ``rng`` or ``num_samples``.
+    ValueError
+        A row that holds NaN or ``+inf`` or is all ``-inf`` (the message
+        names the first such row), an empty category axis, ``num_samples`` <
+        1, ``row_ids`` of the wrong shape.
+    numpy.exceptions.AxisError
+        ``axis`` out of range.
+
+    Notes
+    -----
+    ``argmax_j (logits_j - max logits + G_j)`` with ``G`` the noise of
+    ``gumbel(logits.shape, rng=rng, dtype=logits.dtype, axis=axis,
+    row_ids=row_ids)`` (draw ``d`` uses draw index ``d``), ties to the lowest
+    index.  Shifting by the row maximum first keeps huge logits from drowning
+    the noise: two logits of 1e8 are drawn 50/50.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gumbel_np as gnp
+    >>> logits = np.log(np.array([[0.1, 0.9], [1.0, 0.0]]))
+    >>> gnp.categorical(logits, rng=0).tolist()[1]
+    0
+    >>> draws = gnp.categorical(np.log([0.2, 0.8]), num_samples=100_000, rng=1)
+    >>> draws.shape, round(float(draws.mean()), 2)
+    ((100000,), 0.8)
+    """
+    func = "categorical"
+    xp, backend = namespace(func, logits, row_ids)
+    a, _ = float_array(xp, logits, func, "logits")
+    lay = _sampler_layout(func, a, axis)
+    if num_samples is None:
+        s = 1
+    else:
+        if isinstance(num_samples, (bool, np.bool_)):
+            raise TypeError(f"{func}: num_samples must be an int, not {num_samples!r}")
+        try:
+            s = operator.index(num_samples)
+        except TypeError:
+            raise TypeError(f"{func}: num_samples must be an int, not {num_samples!r}") from None
+        if s < 1:
+            raise ValueError(f"{func}: num_samples must be >= 1, got {s}")
+    ids = check_row_ids(xp, row_ids, lay, func)
+    key = philox_key(rng, func)
+    a2 = to_rows(xp, a, lay)
+    out = xp.empty((lay.rows, s), np.int64)
+    backend.categorical_fwd(a2, out, key, ids)
+    if lay.rows:
+        bad = xp.flatnonzero(out[:, 0] < 0)
+        if bad.size:
+            r = int(bad[0])
+            row = a2[r]
+            what = "holds NaN" if bool(xp.isnan(row).any()) else (
+                "holds +inf" if bool(xp.isposinf(row).any()) else "is all -inf"
+            )
+            where = tuple(int(i) for i in np.unravel_index(r, lay.batch))
+            raise ValueError(
+                f"{func}: row {where} of logits {what} ({int(bad.size)} invalid row(s)); "
+                "there is no distribution to sample from"
+            )
+    return out.reshape(lay.batch) if num_samples is None else out.reshape(lay.batch + (s,))

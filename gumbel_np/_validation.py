@@ -130,3 +130,40 @@ def same_shape(func: str, **arrays: Any) -> None:
     if len(set(shapes.values())) > 1:
         listed = ", ".join(f"{n} {s}" for n, s in shapes.items())
         raise ValueError(f"{func}: shapes must match, got {listed}")
+
+
+def check_tau(xp: Any, tau: Any, lay: Rows, dtype: np.dtype, func: str) -> tuple[Any, tuple[int, ...]]:
+    """``tau`` as a ``(rows,)`` (or ``(1,)`` for a scalar) array of ``dtype``,
+    and ``tau``'s own shape.
+
+    Every value must be finite and > 0 once in ``dtype`` (so -0.0, NaN, inf
+    and values that underflow to 0 are rejected).
+    """
+    t = xp.asarray(tau)
+    if t.dtype.kind not in "biuf":
+        raise TypeError(f"{func}: tau must be a real number or array, got dtype {t.dtype}")
+    tc = t.astype(dtype)
+    bad = ~(xp.isfinite(tc) & (tc > 0))
+    if bool(bad.any()):
+        first = t.reshape(-1)[int(xp.argmax(bad.reshape(-1)))]
+        raise ValueError(f"{func}: tau must be finite and > 0 (in {np.dtype(dtype)}), got {float(first)!r}")
+    if t.ndim == 0:
+        return tc.reshape(1), ()
+    try:
+        full = xp.broadcast_to(tc, lay.batch)
+    except ValueError:
+        raise ValueError(
+            f"{func}: tau of shape {t.shape} does not broadcast to the batch shape {lay.batch}"
+        ) from None
+    return xp.ascontiguousarray(full).reshape(lay.rows), t.shape
+
+
+def sum_to_shape(xp: Any, a: Any, shape: tuple[int, ...]) -> Any:
+    """Sum ``a`` over the axes that broadcasting ``shape`` to ``a.shape`` added."""
+    lead = a.ndim - len(shape)
+    if lead:
+        a = a.sum(axis=tuple(range(lead)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and a.shape[i] != 1)
+    if axes:
+        a = a.sum(axis=axes, keepdims=True)
+    return a.reshape(shape)

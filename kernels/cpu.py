@@ -64,3 +64,37 @@ def gumbel_fwd(out, key, row_ids=None, draw=0):
     _kernels("gumbel").gumbel_fwd(
         rows, k, out.ravel(), k, as_u64(key[0]), as_u64(key[1]), as_u64(draw), _row_ids(row_ids)
     )
+
+
+def _noise_args(noise, like):
+    """``(noise_mode, noise array)`` of the kernels for ``noise``."""
+    if noise is None:
+        return 0, like[:0]
+    if isinstance(noise, float):
+        return 2, like[:0]
+    return 1, noise.ravel()
+
+
+def gumbel_softmax_fwd(logits, out, key, row_ids, tau, noise, out_soft, hard):
+    rows, k = logits.shape
+    mode, noise_flat = _noise_args(noise, out.ravel())
+    soft = out.ravel()[:0] if out_soft is None else out_soft.ravel()
+    key = (0, 0) if key is None else key
+    _kernels("gumbel").gumbel_softmax_fwd(
+        rows, k, logits.ravel(), out.ravel(), k, as_u64(key[0]), as_u64(key[1]),
+        _row_ids(row_ids), tau, mode, noise_flat, soft, bool(hard),
+    )
+
+
+def gumbel_softmax_bwd(g, y_soft, tau, out, dtau):
+    rows, k = y_soft.shape
+    dt = out.ravel()[:0] if dtau is None else dtau
+    _kernels("gumbel").gumbel_softmax_bwd(rows, k, g.ravel(), y_soft.ravel(), out.ravel(), k, tau, dt)
+
+
+def categorical_fwd(logits, out, key, row_ids):
+    rows, k = logits.shape
+    s = out.shape[1]
+    _kernels("gumbel").categorical_fwd(
+        rows, k, logits.ravel(), out.ravel(), k, s, as_u64(key[0]), as_u64(key[1]), _row_ids(row_ids)
+    )
