@@ -83,7 +83,7 @@ def gumbel(
     count, chunking, memory layout and device.
 
     Representable range: float32 ``[-2.8115, 16.6355]`` (``U`` from
-    ``2**-24`` to ``1 - 2**-24``), float64 ``[-3.6037, 36.7368]`` (``U`` from
+    ``2**-24`` to ``1 - 2**-24``), float64 ``[-3.6038, 36.7368]`` (``U`` from
     ``2**-53`` to ``1 - 2**-53``).  The upper tail is therefore cut at a
     probability of about ``6e-8`` (float32) and ``1.1e-16`` (float64).
 
@@ -396,8 +396,8 @@ def categorical(
     --------
     >>> import numpy as np
     >>> import gumbel_np as gnp
-    >>> logits = np.log(np.array([[0.1, 0.9], [1.0, 0.0]]))
-    >>> gnp.categorical(logits, rng=0).tolist()[1]
+    >>> logits = np.array([[np.log(0.1), np.log(0.9)], [0.0, -np.inf]])
+    >>> gnp.categorical(logits, rng=0).tolist()[1]  # -inf is never drawn
     0
     >>> draws = gnp.categorical(np.log([0.2, 0.8]), num_samples=100_000, rng=1)
     >>> draws.shape, round(float(draws.mean()), 2)

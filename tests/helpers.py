@@ -1,0 +1,68 @@
+"""Test helpers: backends, the tolerance table, comparisons."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+
+@functools.lru_cache(maxsize=None)
+def cupy_skip_reason() -> str | None:
+    """Why the CuPy backend cannot run here, or None when it can."""
+    try:
+        import cupy
+    except Exception as exc:  # ImportError, or a broken CUDA install
+        return f"CuPy is not usable here ({type(exc).__name__}: {exc}); install the cuda12 or cuda13 extra on a machine with an NVIDIA GPU"
+    try:
+        n = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:
+        return f"CuPy is installed but no CUDA device is usable ({type(exc).__name__}: {exc})"
+    if n < 1:
+        return "CuPy is installed but no CUDA device is present"
+    return None
+
+
+class Backend:
+    """Moves test data to and from one backend's arrays."""
+
+    def __init__(self, name: str):
+        self.name = name
+        if name == "cupy":
+            import cupy
+
+            self.xp = cupy
+        else:
+            self.xp = np
+
+    def asarray(self, a):
+        return self.xp.asarray(a)
+
+    def to_numpy(self, a):
+        if self.name == "cupy":
+            return self.xp.asnumpy(a)
+        return np.asarray(a)
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+TOLERANCE = {
+    # (rtol, atol) of a float result against a float64 oracle computed from
+    # the same (rounded) input.
+    np.dtype(np.float16): (2e-3, 1e-3),
+    np.dtype(np.float32): (2e-5, 1e-6),
+    np.dtype(np.float64): (1e-12, 1e-14),
+}
+
+
+def tol(dtype) -> dict:
+    rtol, atol = TOLERANCE[np.dtype(dtype)]
+    return {"rtol": rtol, "atol": atol}
+
+
+def assert_close(actual, desired, dtype, **kw):
+    """Compare with the dtype's tolerance; NaNs must sit in the same places."""
+    opts = tol(dtype)
+    opts.update(kw)
+    np.testing.assert_allclose(np.asarray(actual, np.float64), np.asarray(desired, np.float64), equal_nan=True, **opts)

@@ -1,0 +1,113 @@
+"""Packaging: the public surface, a light import, the wheel's contents,
+dispatch rules and the docstring examples."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import os
+import pathlib
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+import gumbel_np as gnp
+
+CHECKOUT = pathlib.Path(__file__).resolve().parents[1]
+
+PUBLIC = [
+    "STREAM_VERSION",
+    "categorical",
+    "gumbel",
+    "gumbel_softmax",
+    "gumbel_softmax_backward",
+    "log_softmax",
+    "log_softmax_backward",
+    "logsumexp",
+    "logsumexp_backward",
+    "softmax",
+    "softmax_backward",
+]
+
+
+def test_public_surface():
+    assert sorted(gnp.__all__) == PUBLIC
+    for name in PUBLIC:
+        assert hasattr(gnp, name)
+    assert isinstance(gnp.__version__, str)
+    assert (pathlib.Path(gnp.__file__).parent / "py.typed").is_file()
+
+
+def test_import_is_light():
+    code = (
+        "import sys, gumbel_np\n"
+        "heavy = [m for m in ('cupy', 'numba', 'gumbel_np.kernels.cpu', 'gumbel_np.kernels.softmax') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "print('light')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=os.path.dirname(CHECKOUT))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "light"
+
+
+def test_docstring_examples():
+    for name in ("gumbel_np._softmax", "gumbel_np._gumbel"):
+        result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.attempted > 0 and result.failed == 0, name
+
+
+def test_mixed_numpy_and_cupy_is_a_type_error(monkeypatch):
+    fake = types.ModuleType("cupy")
+
+    class ndarray:  # stands in for cupy.ndarray: dispatch only checks the type
+        pass
+
+    fake.ndarray = ndarray
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    with pytest.raises(TypeError, match=r"^softmax_backward: NumPy and CuPy arrays cannot be mixed"):
+        gnp.softmax_backward(ndarray(), np.zeros(3))
+
+
+@pytest.mark.slow
+def test_installed_wheel_carries_the_kernels(tmp_path):
+    if not (CHECKOUT / "setup.cfg").is_file():
+        pytest.skip("the source checkout is not beside the tests")
+    try:
+        import setuptools  # noqa: F401
+
+        isolation = ["--no-build-isolation"]
+    except ImportError:
+        isolation = []
+    wheels = tmp_path / "wheels"
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "-w", str(wheels), str(CHECKOUT)],
+        capture_output=True, text=True,
+    )
+    assert build.returncode == 0, build.stdout + build.stderr
+    (wheel,) = wheels.glob("gumbel_np-*.whl")
+    site = tmp_path / "site"
+    inst = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(site), str(wheel)],
+        capture_output=True, text=True,
+    )
+    assert inst.returncode == 0, inst.stdout + inst.stderr
+    sources = sorted(p.name for p in (CHECKOUT / "kernels").iterdir() if p.suffix in (".cu", ".cuh"))
+    code = (
+        "import importlib.resources as r, json, numpy as np, gumbel_np, gumbel_np.kernels as k\n"
+        "files = r.files('gumbel_np.kernels')\n"
+        "cuda = {f.name: len(f.read_text()) for f in files.iterdir() if f.name.endswith(('.cu', '.cuh'))}\n"
+        "y = gumbel_np.softmax(np.array([0.0, 0.0]))\n"
+        "print(json.dumps([gumbel_np.__file__, k.__file__, cuda, y.tolist(), files.joinpath('cpu.py').is_file()]))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(site))
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stderr
+    import json
+
+    init, kinit, cuda, y, has_cpu = json.loads(run.stdout)
+    assert init.startswith(str(site)) and kinit.startswith(str(site))
+    assert sorted(cuda) == sources and all(n > 0 for n in cuda.values())
+    assert y == [0.5, 0.5] and has_cpu
