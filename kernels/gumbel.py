@@ -31,13 +31,13 @@ def philox_words_f32(words, o, n, k0, k1, draw, rid):
     rlo = np.uint64(rid) & _LO32
     rhi = np.uint64(rid) >> _U32
     nblocks = (n + 3) // 4
+    w = words[o : o + 4 * nblocks]
     for b in range(nblocks):
         w0, w1, w2, w3 = philox4x32_10(np.uint64(b), draw, rlo, rhi, k0, k1)
-        j = o + 4 * b
-        words[j] = np.uint32(w0)
-        words[j + 1] = np.uint32(w1)
-        words[j + 2] = np.uint32(w2)
-        words[j + 3] = np.uint32(w3)
+        w[4 * b] = np.uint32(w0)
+        w[4 * b + 1] = np.uint32(w1)
+        w[4 * b + 2] = np.uint32(w2)
+        w[4 * b + 3] = np.uint32(w3)
 
 
 @helper
@@ -47,10 +47,11 @@ def philox_words_f64(words, o, n, k0, k1, draw, rid):
     rlo = np.uint64(rid) & _LO32
     rhi = np.uint64(rid) >> _U32
     nblocks = (n + 1) // 2
+    w = words[o : o + 2 * nblocks]
     for b in range(nblocks):
         w0, w1, w2, w3 = philox4x32_10(np.uint64(b), draw, rlo, rhi, k0, k1)
-        words[o + 2 * b] = (w0 << _U32) | w1
-        words[o + 2 * b + 1] = (w2 << _U32) | w3
+        w[2 * b] = (w0 << _U32) | w1
+        w[2 * b + 1] = (w2 << _U32) | w3
 
 
 @helper
@@ -125,10 +126,10 @@ def block_words(words, r0, r1, k, k0, k1, draw, row_ids):
 
 
 @helper
-def add_block_noise(z, o, n, words):
-    """``z[o + i] += gumbel(words[i])`` for ``i < n``: one flat, vectorised loop."""
-    for i in range(n):
-        z[o + i] += gumbel_of(words[i])
+def add_block_noise(z, words):
+    """``z[i] += gumbel(words[i])``: one flat, vectorised loop."""
+    for i in range(z.size):
+        z[i] += gumbel_of(words[i])
 
 
 @helper
@@ -137,14 +138,24 @@ def tau_of(tau, r):
     return tau[min(r, tau.size - 1)]
 
 
+@helper
+def first_index_of(z, v):
+    """Lowest ``j`` with ``z[j] == v``, or ``z.size`` if none (``v`` NaN)."""
+    k = z.size
+    a = k
+    for j in range(k):
+        a = min(a, select(z[j] == v, np.int64(j), np.int64(k)))
+    return a
+
+
 @row_kernel
 def gumbel_fwd(r0, r1, out, k, k0, k1, draw, row_ids):
     """Standard Gumbel noise of rows ``r0 <= r < r1`` into ``out`` (flat, rows x k)."""
-    n = (r1 - r0) * k
-    words = word_scratch(out, n)
+    ob = out[r0 * k : r1 * k]
+    words = word_scratch(out, ob.size)
     block_words(words, r0, r1, k, k0, k1, draw, row_ids)
-    for i in range(n):
-        out[r0 * k + i] = gumbel_of(words[i])
+    for i in range(ob.size):
+        ob[i] = gumbel_of(words[i])
 
 
 @row_kernel
@@ -157,49 +168,41 @@ def gumbel_softmax_fwd(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mode, nois
     ``hard`` the output is the one-hot of the lowest index of ``max y`` (a NaN
     row for a NaN row) and ``y`` goes to ``out_soft`` when that is not empty.
     """
-    b0 = r0 * k
-    n = (r1 - r0) * k
+    ob = out[r0 * k : r1 * k]
     maxima = np.empty(r1 - r0, x.dtype)
-    shift_rows(x, out, r0, r1, k, maxima)
+    shift_rows(x[r0 * k : r1 * k], ob, k, maxima)
     if noise_mode == 0:
-        words = word_scratch(out, n)
+        words = word_scratch(out, ob.size)
         block_words(words, r0, r1, k, k0, k1, np.uint64(0), row_ids)
-        add_block_noise(out, b0, n, words)
+        add_block_noise(ob, words)
     elif noise_mode == 1:
-        for i in range(b0, b0 + n):
-            out[i] += noise[i]
-    for r in range(r0, r1):
-        o = r * k
-        mz = row_max(out, o, k)
-        t = tau_of(tau, r)
-        for j in range(o, o + k):
-            out[j] = (out[j] - mz) / t
-    exp_inplace(out, b0, b0 + n)
-    for r in range(r0, r1):
-        o = r * k
-        c = out.dtype.type(1) / row_sum(out, o, k)
-        for j in range(o, o + k):
-            out[j] *= c
+        nb = noise[r0 * k : r1 * k]
+        for i in range(ob.size):
+            ob[i] += nb[i]
+    for r in range(r1 - r0):
+        orow = ob[r * k : (r + 1) * k]
+        mz = row_max(orow)
+        t = tau_of(tau, r0 + r)
+        for j in range(k):
+            orow[j] = (orow[j] - mz) / t
+    exp_inplace(ob)
+    for r in range(r1 - r0):
+        orow = ob[r * k : (r + 1) * k]
+        c = out.dtype.type(1) / row_sum(orow)
+        for j in range(k):
+            orow[j] *= c
         if hard:
             if out_soft.size > 0:
-                for j in range(o, o + k):
-                    out_soft[j] = out[j]
-            my = row_max(out, o, k)
-            a = first_index_of(out, o, k, my)
+                srow = out_soft[(r0 + r) * k : (r0 + r + 1) * k]
+                for j in range(k):
+                    srow[j] = orow[j]
+            my = row_max(orow)
+            a = first_index_of(orow, my)
             fill = my - my
-            for j in range(o, o + k):
-                out[j] = fill
+            for j in range(k):
+                orow[j] = fill
             if a < k:
-                out[o + a] = fill + 1
-
-
-@helper
-def first_index_of(z, o, k, v):
-    """Lowest ``j < k`` with ``z[o + j] == v``, or ``k`` if none (``v`` NaN)."""
-    a = k
-    for j in range(k):
-        a = min(a, select(z[o + j] == v, np.int64(j), np.int64(k)))
-    return a
+                orow[a] = fill + 1
 
 
 @row_kernel
@@ -209,16 +212,18 @@ def gumbel_softmax_bwd(r0, r1, g, y, out, k, tau, dtau):
     ``y_j == 0`` count 0: ``y log y -> 0``)."""
     terms = np.empty(k if dtau.size > 0 else 0, y.dtype)
     for r in range(r0, r1):
-        o = r * k
-        d = row_dot(g, y, o, k)
+        gr = g[r * k : (r + 1) * k]
+        yr = y[r * k : (r + 1) * k]
+        orow = out[r * k : (r + 1) * k]
+        d = row_dot(gr, yr)
         t = tau_of(tau, r)
-        for j in range(o, o + k):
-            out[j] = y[j] * (g[j] - d) / t
+        for j in range(k):
+            orow[j] = yr[j] * (gr[j] - d) / t
         if dtau.size > 0:
             for j in range(k):
-                yj = y[o + j]
-                terms[j] = select(yj == 0, yj - yj, out[o + j] * vlog(yj))
-            dtau[r] = -row_sum(terms, 0, k)
+                yj = yr[j]
+                terms[j] = select(yj == 0, yj - yj, orow[j] * vlog(yj))
+            dtau[r] = -row_sum(terms)
 
 
 @row_kernel
@@ -226,19 +231,17 @@ def categorical_fwd(r0, r1, x, out, k, s, k0, k1, row_ids):
     """Gumbel-Max: ``out[r * s + d]`` = lowest index of ``max_j (x_j - max x)
     + G(j, draw d)`` for ``d < s``; -1 for a row whose maximum is NaN or
     infinite (nothing valid to draw)."""
-    b0 = r0 * k
     n = (r1 - r0) * k
     shifted = np.empty(n, x.dtype)
     z = np.empty(n, x.dtype)
     maxima = np.empty(r1 - r0, x.dtype)
-    shift_rows(x[b0 : b0 + n], shifted, 0, r1 - r0, k, maxima)
+    shift_rows(x[r0 * k : r1 * k], shifted, k, maxima)
     words = word_scratch(x, n)
     for d in range(s):
         block_words(words, r0, r1, k, k0, k1, np.uint64(d), row_ids)
         z[:] = shifted
-        add_block_noise(z, 0, n, words)
-        for r in range(r0, r1):
-            o = (r - r0) * k
-            m = maxima[r - r0]
-            valid = np.isfinite(m)
-            out[r * s + d] = first_index_of(z, o, k, row_max(z, o, k)) if valid else -1
+        add_block_noise(z, words)
+        for r in range(r1 - r0):
+            zr = z[r * k : (r + 1) * k]
+            valid = np.isfinite(maxima[r])
+            out[(r0 + r) * s + d] = first_index_of(zr, row_max(zr)) if valid else -1

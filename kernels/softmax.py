@@ -21,61 +21,65 @@ from ._vmath import vexp, vlog
 
 
 @helper
-def row_max(x, o, k):
-    """NaN-propagating maximum of ``x[o:o + k]`` (``-inf`` when ``k == 0``)."""
+def row_max(x):
+    """NaN-propagating maximum of a row (``-inf`` when empty)."""
     m = x.dtype.type(-np.inf)
-    for j in range(o, o + k):
+    for j in range(x.size):
         m = maximum(m, x[j])
     return m
 
 
 @summing
-def row_sum(x, o, k):
-    """Sum of ``x[o:o + k]`` (vectorised reduction)."""
+def row_sum(x):
+    """Sum of a row (vectorised reduction)."""
     s = x.dtype.type(0)
-    for j in range(o, o + k):
+    for j in range(x.size):
         s += x[j]
     return s
 
 
 @summing
-def row_dot(x, y, o, k):
-    """Dot product of ``x[o:o + k]`` and ``y[o:o + k]`` (vectorised reduction)."""
+def row_dot(x, y):
+    """Dot product of two rows (vectorised reduction)."""
     s = x.dtype.type(0)
-    for j in range(o, o + k):
+    for j in range(x.size):
         s += x[j] * y[j]
     return s
 
 
 @helper
-def exp_inplace(a, i0, i1):
-    """``a[i] = exp(a[i])`` for ``i0 <= i < i1``: one flat, vectorised loop."""
-    for i in range(i0, i1):
+def exp_inplace(a):
+    """``a = exp(a)``: one flat, vectorised loop."""
+    for i in range(a.size):
         a[i] = vexp(a[i])
 
 
 @helper
-def shift_rows(x, out, r0, r1, k, maxima):
-    """``out = x - max(row)`` row by row; the maxima go to ``maxima[r - r0]``."""
-    for r in range(r0, r1):
-        o = r * k
-        m = row_max(x, o, k)
-        maxima[r - r0] = m
-        for j in range(o, o + k):
-            out[j] = x[j] - m
+def shift_rows(x, out, k, maxima):
+    """``out = x - max(row)`` for each row of the flat blocks ``x`` and
+    ``out``; the maxima go to ``maxima``."""
+    for r in range(maxima.size):
+        xr = x[r * k : (r + 1) * k]
+        orow = out[r * k : (r + 1) * k]
+        m = row_max(xr)
+        maxima[r] = m
+        for j in range(k):
+            orow[j] = xr[j] - m
 
 
 @row_kernel
 def softmax_fwd(r0, r1, x, out, k, scale):
     """``out = scale[r] * softmax(x)`` per row; ``scale`` empty means 1."""
+    xb = x[r0 * k : r1 * k]
+    ob = out[r0 * k : r1 * k]
     maxima = np.empty(r1 - r0, x.dtype)
-    shift_rows(x, out, r0, r1, k, maxima)
-    exp_inplace(out, r0 * k, r1 * k)
-    for r in range(r0, r1):
-        o = r * k
-        c = (scale[r] if scale.size > 0 else out.dtype.type(1)) / row_sum(out, o, k)
-        for j in range(o, o + k):
-            out[j] *= c
+    shift_rows(xb, ob, k, maxima)
+    exp_inplace(ob)
+    for r in range(r1 - r0):
+        orow = ob[r * k : (r + 1) * k]
+        c = (scale[r0 + r] if scale.size > 0 else out.dtype.type(1)) / row_sum(orow)
+        for j in range(k):
+            orow[j] *= c
 
 
 logsumexp_bwd = softmax_fwd
@@ -87,45 +91,51 @@ def logsumexp_fwd(r0, r1, x, out, k):
     """``out[r] = log(sum(exp(x[r])))``."""
     e = np.empty((r1 - r0) * k, x.dtype)
     maxima = np.empty(r1 - r0, x.dtype)
-    shift_rows(x[r0 * k : r1 * k], e, 0, r1 - r0, k, maxima)
-    exp_inplace(e, 0, (r1 - r0) * k)
-    for r in range(r0, r1):
-        m = maxima[r - r0]
-        out[r] = m if np.isinf(m) else m + vlog(row_sum(e, (r - r0) * k, k))
+    shift_rows(x[r0 * k : r1 * k], e, k, maxima)
+    exp_inplace(e)
+    for r in range(r1 - r0):
+        m = maxima[r]
+        out[r0 + r] = m if np.isinf(m) else m + vlog(row_sum(e[r * k : (r + 1) * k]))
 
 
 @row_kernel
 def log_softmax_fwd(r0, r1, x, out, k):
     """``out = x - logsumexp(x)`` per row, computed as ``(x - max) - log(sum)``."""
+    ob = out[r0 * k : r1 * k]
     e = np.empty((r1 - r0) * k, x.dtype)
     maxima = np.empty(r1 - r0, x.dtype)
-    shift_rows(x, out, r0, r1, k, maxima)
-    for i in range(r0 * k, r1 * k):
-        e[i - r0 * k] = vexp(out[i])
-    for r in range(r0, r1):
-        o = r * k
-        ls = vlog(row_sum(e, (r - r0) * k, k))
-        for j in range(o, o + k):
-            out[j] -= ls
+    shift_rows(x[r0 * k : r1 * k], ob, k, maxima)
+    for i in range(e.size):
+        e[i] = vexp(ob[i])
+    for r in range(r1 - r0):
+        orow = ob[r * k : (r + 1) * k]
+        ls = vlog(row_sum(e[r * k : (r + 1) * k]))
+        for j in range(k):
+            orow[j] -= ls
 
 
 @row_kernel
 def softmax_bwd(r0, r1, g, y, out, k):
     """``out = y * (g - <g, y>)`` per row."""
     for r in range(r0, r1):
-        o = r * k
-        d = row_dot(g, y, o, k)
-        for j in range(o, o + k):
-            out[j] = y[j] * (g[j] - d)
+        gr = g[r * k : (r + 1) * k]
+        yr = y[r * k : (r + 1) * k]
+        orow = out[r * k : (r + 1) * k]
+        d = row_dot(gr, yr)
+        for j in range(k):
+            orow[j] = yr[j] * (gr[j] - d)
 
 
 @row_kernel
 def log_softmax_bwd(r0, r1, g, y, out, k):
     """``out = g - exp(y) * sum(g)`` per row."""
-    for i in range(r0 * k, r1 * k):
-        out[i] = vexp(y[i])
+    yb = y[r0 * k : r1 * k]
+    ob = out[r0 * k : r1 * k]
+    for i in range(ob.size):
+        ob[i] = vexp(yb[i])
     for r in range(r0, r1):
-        o = r * k
-        s = row_sum(g, o, k)
-        for j in range(o, o + k):
-            out[j] = g[j] - out[j] * s
+        gr = g[r * k : (r + 1) * k]
+        orow = out[r * k : (r + 1) * k]
+        s = row_sum(gr)
+        for j in range(k):
+            orow[j] = gr[j] - orow[j] * s
