@@ -128,8 +128,10 @@ def exp_f64(x):
 def log_f32(x):
     tiny = x < _F32_MIN_NORMAL
     xs = select(tiny, x * _F32_2P25, x)
-    ix = np.int64(f32_as_i32(xs)) + (0x3F800000 - 0x3F3504F3)
-    k = (ix >> 23) - select(tiny, np.int64(0x7F + 25), np.int64(0x7F))
+    # Every integer result is truncated to int32 at once (Numba widens int32
+    # arithmetic to int64), so LLVM keeps 16 lanes per vector.
+    ix = np.int32(f32_as_i32(xs) + (0x3F800000 - 0x3F3504F3))
+    k = np.int32((ix >> 23) - select(tiny, np.int32(0x7F + 25), np.int32(0x7F)))
     m = i32_as_f32(np.int32((ix & 0x007FFFFF) + 0x3F3504F3))
     f = m - _F32_ONE
     s = f / (_F32_TWO + f)
