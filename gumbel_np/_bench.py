@@ -1,0 +1,339 @@
+"""Benchmark registry and machinery shared by ``bench/`` and ``python -m gumbel_np bench``.
+
+A *case* is one operation at one size with its implementations: gumbel_np
+first, then the peers installed here (NumPy/SciPy, PyTorch, JAX).  Every
+implementation runs on the same float32 inputs with the same thread count; a
+plain memory copy that reads and writes the same number of bytes is timed in
+the same run as the hardware floor.  Figures are medians of repeated calls
+after a warm-up (which also compiles the kernels).  On the GPU, times come
+from ``cupyx.profiler.benchmark`` (CUDA events), never from a host clock.
+"""
+
+from __future__ import annotations
+
+import importlib
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+import gumbel_np as gnp
+
+TAU = 0.5
+FULL_SIZES = [(4096, 1024), (65536, 128), (256, 50257), (1_000_000, 10)]
+QUICK_SIZES = [(512, 1024), (4096, 128), (16, 50257), (50_000, 10)]
+GPU_SIZES = [(65536, 1024), (16384, 32000), (4_000_000, 16)]
+GPU_QUICK_SIZES = [(4096, 1024), (1024, 32000), (250_000, 16)]
+
+
+@dataclass
+class Case:
+    family: str
+    op: str
+    shape: tuple[int, int]
+    nbytes: int
+    impls: dict[str, Callable[[], Any]] = field(default_factory=dict)
+
+
+@dataclass
+class Row:
+    op: str
+    size: str
+    backend: str
+    impl: str
+    ms: float
+    gbps: float
+    vs_ours: float  # this implementation's time over gumbel_np's (> 1: gumbel_np is faster)
+    vs_copy: float  # this implementation's time over the memory-copy floor
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def optional(name: str) -> Any:
+    """The module if it imports, else None."""
+    try:
+        return importlib.import_module(name)
+    except Exception:
+        return None
+
+
+def peers() -> dict[str, Any]:
+    """The peer libraries installed here."""
+    found = {"numpy": np, "scipy": optional("scipy.special"), "torch": optional("torch"), "jax": optional("jax")}
+    if found["jax"] is not None:
+        found["jax"].config.update("jax_platforms", "cpu")
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def gpu_skip_reason() -> str | None:
+    """Why the GPU backend cannot be benchmarked here, or None."""
+    cupy = optional("cupy")
+    if cupy is None:
+        return "CuPy is not installed (pip install '.[cuda12]' or '.[cuda13]')"
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return "no CUDA device is present"
+    except Exception as exc:
+        return f"no CUDA device is usable ({type(exc).__name__}: {exc})"
+    return None
+
+
+def set_threads(n: int) -> int:
+    """Use ``n`` threads in every library; returns the Numba thread count."""
+    import numba
+
+    n = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(n)
+    torch = optional("torch")
+    if torch is not None:
+        torch.set_num_threads(n)
+    return n
+
+
+def median_time(fn: Callable[[], Any], repeat: int = 5, warmup: int = 1, min_time: float = 0.05) -> float:
+    """Median wall time of ``fn()`` in seconds (CPU work only)."""
+    for _ in range(warmup):
+        fn()
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < repeat or (time.perf_counter() - start < min_time and len(times) < 50):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def gpu_time(fn: Callable[[], Any], repeat: int = 20) -> float:
+    """Median GPU time of ``fn()`` in seconds, by CUDA events."""
+    from cupyx.profiler import benchmark
+
+    res = benchmark(fn, n_repeat=repeat, n_warmup=3)
+    return float(np.median(res.gpu_times))
+
+
+def _copy_fn(xp: Any, nbytes: int) -> Callable[[], Any]:
+    n = max(1, nbytes // 8)  # a copy of n float32 reads 4n and writes 4n bytes
+    src = xp.asarray(np.random.default_rng(0).random(n, dtype=np.float32))
+    dst = xp.empty_like(src)
+    return lambda: xp.copyto(dst, src)
+
+
+def softmax_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = None) -> list[Case]:
+    """The softmax family, its backward passes and Gumbel noise."""
+    found = peers() if found is None else found
+    rng = np.random.default_rng(0)
+    x = xp.asarray(rng.normal(size=shape).astype(np.float32))
+    g = xp.asarray(rng.normal(size=shape).astype(np.float32))
+    gr = xp.ascontiguousarray(g[:, 0])
+    y, ly = gnp.softmax(x), gnp.log_softmax(x)
+    n, nr = x.nbytes, gr.nbytes
+    like = x[:1, :1]
+    cases = [
+        Case("softmax", "softmax", shape, 2 * n, {"gumbel_np": lambda: gnp.softmax(x)}),
+        Case("softmax", "log_softmax", shape, 2 * n, {"gumbel_np": lambda: gnp.log_softmax(x)}),
+        Case("softmax", "logsumexp", shape, n + nr, {"gumbel_np": lambda: gnp.logsumexp(x)}),
+        Case("softmax", "softmax_backward", shape, 3 * n, {"gumbel_np": lambda: gnp.softmax_backward(g, y)}),
+        Case("softmax", "log_softmax_backward", shape, 3 * n, {"gumbel_np": lambda: gnp.log_softmax_backward(g, ly)}),
+        Case("softmax", "logsumexp_backward", shape, 2 * n + nr, {"gumbel_np": lambda: gnp.logsumexp_backward(gr, x)}),
+        Case("softmax", "gumbel noise", shape, n, {"gumbel_np": lambda: gnp.gumbel(shape, rng=1, like=like)}),
+    ]
+    if xp is not np:
+        return cases
+    by_op = {c.op: c.impls for c in cases}
+    sp = found.get("scipy")
+    if sp is not None:
+        by_op["softmax"]["scipy.special"] = lambda: sp.softmax(x, axis=-1)
+        by_op["log_softmax"]["scipy.special"] = lambda: sp.log_softmax(x, axis=-1)
+        by_op["logsumexp"]["scipy.special"] = lambda: sp.logsumexp(x, axis=-1)
+    by_op["softmax_backward"]["numpy"] = lambda: y * (g - (g * y).sum(-1, keepdims=True))
+    by_op["log_softmax_backward"]["numpy"] = lambda: g - np.exp(ly) * g.sum(-1, keepdims=True)
+    buf = np.empty(shape, np.float32)
+    npr = np.random.default_rng(1)
+
+    def numpy_noise():
+        npr.random(dtype=np.float32, out=buf)
+        np.log(buf, out=buf)
+        np.negative(buf, out=buf)
+        np.log(buf, out=buf)
+        return np.negative(buf, out=buf)
+
+    by_op["gumbel noise"]["numpy (in place)"] = numpy_noise
+    torch = found.get("torch")
+    if torch is not None:
+        tx = torch.from_numpy(x).requires_grad_(True)
+        tg = torch.from_numpy(g)
+        ty, tly, tlse = torch.softmax(tx, -1), torch.log_softmax(tx, -1), torch.logsumexp(tx, -1)
+        td = tx.detach()
+        by_op["softmax"]["torch"] = lambda: torch.softmax(td, -1)
+        by_op["log_softmax"]["torch"] = lambda: torch.log_softmax(td, -1)
+        by_op["logsumexp"]["torch"] = lambda: torch.logsumexp(td, -1)
+        by_op["softmax_backward"]["torch (autograd)"] = lambda: torch.autograd.grad(ty, tx, tg, retain_graph=True)
+        by_op["log_softmax_backward"]["torch (autograd)"] = lambda: torch.autograd.grad(tly, tx, tg, retain_graph=True)
+        tgr = torch.from_numpy(gr)
+        by_op["logsumexp_backward"]["torch (autograd)"] = lambda: torch.autograd.grad(tlse, tx, tgr, retain_graph=True)
+        by_op["gumbel noise"]["torch"] = lambda: -torch.empty(shape).exponential_().log()
+    return cases
+
+
+def gumbel_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = None) -> list[Case]:
+    """Gumbel-Softmax (soft, hard, backward) and categorical sampling."""
+    found = peers() if found is None else found
+    rng = np.random.default_rng(0)
+    x = xp.asarray(rng.normal(size=shape).astype(np.float32))
+    g = xp.asarray(rng.normal(size=shape).astype(np.float32))
+    n = x.nbytes
+    y_soft = gnp.gumbel_softmax(x, tau=TAU, rng=1)
+    soft = {"gumbel_np": lambda: gnp.gumbel_softmax(x, tau=TAU, rng=1)}
+    hard = {"gumbel_np": lambda: gnp.gumbel_softmax(x, tau=TAU, rng=1, hard=True)}
+    bwd = {"gumbel_np": lambda: gnp.gumbel_softmax_backward(g, y_soft, tau=TAU)}
+    cat = {"gumbel_np": lambda: gnp.categorical(x, rng=1)}
+    cases = [
+        Case("gumbel", "gumbel_softmax", shape, 2 * n, soft),
+        Case("gumbel", "gumbel_softmax hard", shape, 2 * n, hard),
+        Case("gumbel", "gumbel_softmax_backward", shape, 3 * n, bwd),
+        Case("gumbel", "categorical", shape, n + 8 * shape[0], cat),
+    ]
+    if xp is not np:
+        return cases
+    buf = np.empty(shape, np.float32)
+    npr = np.random.default_rng(1)
+
+    def noise():
+        npr.random(dtype=np.float32, out=buf)
+        np.log(buf, out=buf)
+        np.negative(buf, out=buf)
+        np.log(buf, out=buf)
+        return np.negative(buf, out=buf)
+
+    def numpy_gumbel_softmax():
+        z = noise()
+        z += x
+        z /= TAU
+        z -= z.max(-1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(-1, keepdims=True)
+        return z
+
+    def numpy_gumbel_max():
+        z = noise()
+        z += x
+        return z.argmax(-1)
+
+    def numpy_cumsum():
+        p = np.exp(x - x.max(-1, keepdims=True))
+        np.cumsum(p, axis=-1, out=p)
+        u = npr.random(len(x), dtype=np.float32)[:, None] * p[:, -1:]
+        return (p < u).sum(-1)
+
+    soft["numpy"] = numpy_gumbel_softmax
+    cat["numpy (cumsum)"] = numpy_cumsum
+    cat["numpy (gumbel-max)"] = numpy_gumbel_max
+    torch = found.get("torch")
+    if torch is not None:
+        F = torch.nn.functional
+        tx = torch.from_numpy(x)
+        txg = tx.clone().requires_grad_(True)
+        ty = F.gumbel_softmax(txg, tau=TAU)
+        tg = torch.from_numpy(g)
+        soft["torch"] = lambda: F.gumbel_softmax(tx, tau=TAU)
+        hard["torch"] = lambda: F.gumbel_softmax(tx, tau=TAU, hard=True)
+        bwd["torch (autograd)"] = lambda: torch.autograd.grad(ty, txg, tg, retain_graph=True)
+        cat["torch.multinomial"] = lambda: torch.multinomial(torch.softmax(tx, -1), 1)
+    jax = found.get("jax")
+    if jax is not None:
+        jx = jax.numpy.asarray(x)
+        key = jax.random.PRNGKey(0)
+        jgs = jax.jit(lambda k, a: jax.nn.softmax((a + jax.random.gumbel(k, a.shape, a.dtype)) / TAU, axis=-1))
+        jcat = jax.jit(lambda k, a: jax.random.categorical(k, a, axis=-1))
+        soft["jax (jit)"] = lambda: jgs(key, jx).block_until_ready()
+        cat["jax.random.categorical"] = lambda: jcat(key, jx).block_until_ready()
+    return cases
+
+
+FAMILIES: dict[str, Callable[..., list[Case]]] = {"softmax": softmax_cases, "gumbel": gumbel_cases}
+
+
+def measure(case: Case, backend: str = "cpu", xp: Any = np) -> list[Row]:
+    """Time every implementation of a case and the copy floor."""
+    timer = gpu_time if backend == "cuda" else median_time
+    times = {name: timer(fn) for name, fn in case.impls.items()}
+    floor = timer(_copy_fn(xp, case.nbytes))
+    ours = times["gumbel_np"]
+    size = "x".join(map(str, case.shape))
+    rows = [
+        Row(case.op, size, backend, name, t * 1e3, case.nbytes / t / 1e9, t / ours, t / floor)
+        for name, t in times.items()
+    ]
+    rows.append(Row(case.op, size, backend, "memory copy", floor * 1e3, case.nbytes / floor / 1e9, floor / ours, 1.0))
+    return rows
+
+
+def plan(families: list[str], sizes: list[tuple[int, int]]) -> list[tuple[str, tuple[int, int]]]:
+    return [(fam, shape) for shape in sizes for fam in families]
+
+
+def run(
+    families: list[str],
+    sizes: list[tuple[int, int]],
+    backend: str = "cpu",
+    progress: Callable[[str], None] | None = None,
+) -> list[Row]:
+    """Build and measure the cases of ``families`` at ``sizes`` on one backend."""
+    xp = np
+    if backend == "cuda":
+        import cupy as xp  # noqa: F811
+    found = peers() if backend == "cpu" else {}
+    rows: list[Row] = []
+    with np.errstate(divide="ignore"):
+        for fam, shape in plan(families, sizes):
+            for case in FAMILIES[fam](shape, xp, found):
+                rows.extend(measure(case, backend, xp))
+            if progress is not None:
+                progress(f"{fam} {shape[0]}x{shape[1]} ({backend})")
+    return rows
+
+
+def table(rows: list[Row]) -> str:
+    """A Markdown table of the rows."""
+    head = (
+        "| op | size | backend | implementation | median ms | GB/s | time / gumbel_np | time / copy |\n"
+        "|---|---|---|---|---:|---:|---:|---:|\n"
+    )
+    return head + "".join(
+        f"| {r.op} | {r.size} | {r.backend} | {r.impl} | {r.ms:.3f} | {r.gbps:.2f} | {r.vs_ours:.2f} | {r.vs_copy:.2f} |\n"
+        for r in rows
+    )
+
+
+def plot(rows: list[Row], path: str) -> None:
+    """Throughput against K per implementation, one panel per operation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ops = list(dict.fromkeys(r.op for r in rows))
+    ncol = min(4, len(ops))
+    nrow = (len(ops) + ncol - 1) // ncol
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 3 * nrow), squeeze=False)
+    for ax, op in zip(axes.ravel(), ops):
+        sel = [r for r in rows if r.op == op]
+        for label in dict.fromkeys(f"{r.impl} ({r.backend})" for r in sel):
+            pts = sorted(
+                (int(r.size.split("x")[1]), r.gbps) for r in sel if f"{r.impl} ({r.backend})" == label
+            )
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(op, fontsize=9)
+        ax.set_xlabel("K (row length)")
+        ax.set_ylabel("GB/s")
+        ax.legend(fontsize=6)
+    for ax in axes.ravel()[len(ops) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

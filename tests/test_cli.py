@@ -1,0 +1,58 @@
+"""The command line: python -m gumbel_np {bench,info}."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gumbel_np import _bench, _cli
+
+
+def test_info_json(capsys):
+    assert _cli.main(["info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["STREAM_VERSION"] == 1 and "cpu" in info["backends"]
+    assert info["numba_threads"] >= 1
+
+
+def test_bench_small_run_writes_json_and_plot(tmp_path, capsys):
+    pytest.importorskip("tqdm", reason="the bench extra is not installed")
+    pytest.importorskip("matplotlib", reason="the bench extra is not installed")
+    out, png = tmp_path / "b.json", tmp_path / "b.png"
+    code = _cli.main(["bench", "--size", "64x16", "--family", "softmax", "--threads", "1",
+                      "--json", str(out), "--plot", str(png), "--no-progress"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "| softmax | 64x16 | cpu | gumbel_np |" in text
+    rows = json.loads(out.read_text())["rows"]
+    ops = {r["op"] for r in rows}
+    assert {"softmax", "logsumexp_backward", "gumbel noise"} <= ops
+    assert all(r["ms"] > 0 for r in rows)
+    assert any(r["impl"] == "memory copy" for r in rows)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_registry_covers_every_public_function():
+    names = set()
+    for fam in _bench.FAMILIES.values():
+        names |= {c.op.split()[0] for c in fam((8, 4))}
+    assert {"softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward",
+            "logsumexp_backward", "gumbel", "gumbel_softmax", "gumbel_softmax_backward", "categorical"} <= names
+
+
+def test_bad_option_is_a_clear_error():
+    run = subprocess.run([sys.executable, "-m", "gumbel_np", "bench", "--size", "12"], capture_output=True, text=True)
+    assert run.returncode == 2
+    assert "expected ROWSxK" in run.stderr
+    run = subprocess.run([sys.executable, "-m", "gumbel_np", "bench", "--threads", "0"], capture_output=True, text=True)
+    assert run.returncode == 2 and "--threads must be >= 1" in run.stderr
+
+
+def test_missing_optional_dependency_names_the_extra(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    assert _cli.main(["bench", "--size", "8x4", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "tqdm" in err and "gumbel-np[bench]" in err
