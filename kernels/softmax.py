@@ -29,9 +29,14 @@ def row_max(x):
     return m
 
 
+SHORT_SUM = 32
+"""Rows shorter than this are summed inline, in order: the call into the
+vectorised (``reassoc``) reduction costs more than it saves there.  The order
+depends on the row length only, so results stay independent of chunking."""
+
+
 @summing
-def row_sum(x):
-    """Sum of a row (vectorised reduction)."""
+def _vector_sum(x):
     s = x.dtype.type(0)
     for j in range(x.size):
         s += x[j]
@@ -39,8 +44,29 @@ def row_sum(x):
 
 
 @summing
+def _vector_dot(x, y):
+    s = x.dtype.type(0)
+    for j in range(x.size):
+        s += x[j] * y[j]
+    return s
+
+
+@helper
+def row_sum(x):
+    """Sum of a row."""
+    if x.size >= SHORT_SUM:
+        return _vector_sum(x)
+    s = x.dtype.type(0)
+    for j in range(x.size):
+        s += x[j]
+    return s
+
+
+@helper
 def row_dot(x, y):
-    """Dot product of two rows (vectorised reduction)."""
+    """Dot product of two rows."""
+    if x.size >= SHORT_SUM:
+        return _vector_dot(x, y)
     s = x.dtype.type(0)
     for j in range(x.size):
         s += x[j] * y[j]

@@ -117,6 +117,21 @@ def test_each_category_length_uses_its_own_prefix(dtype):
         np.testing.assert_array_equal(gnp.gumbel((3, k), rng=8, dtype=dtype), long[:, :k])
 
 
+def test_short_and_long_rows_share_the_stream(dtype):
+    # Rows shorter than SHORT_ROW draw their Philox words across rows, longer
+    # ones along the row; element j of a row must not notice.
+    from gumbel_np.kernels.gumbel import SHORT_ROW
+
+    long = gnp.gumbel((37, 2 * SHORT_ROW + 3), rng=12, dtype=dtype)
+    for k in (1, 5, 10, SHORT_ROW - 1, SHORT_ROW, SHORT_ROW + 1):
+        np.testing.assert_array_equal(gnp.gumbel((37, k), rng=12, dtype=dtype), long[:, :k])
+    ids = np.arange(100, 137)
+    np.testing.assert_array_equal(
+        gnp.gumbel((37, 10), rng=12, dtype=dtype, row_ids=ids),
+        gnp.gumbel((37, SHORT_ROW + 5), rng=12, dtype=dtype, row_ids=ids)[:, :10],
+    )
+
+
 def test_generator_and_seed_semantics():
     assert (gnp.gumbel(5, rng=1) == gnp.gumbel(5, rng=1)).all()
     assert not (gnp.gumbel(5, rng=1) == gnp.gumbel(5, rng=2)).all()
