@@ -125,13 +125,12 @@ def exp_f64(x):
 
 
 @helper
-def log_f32(x):
-    tiny = x < _F32_MIN_NORMAL
-    xs = select(tiny, x * _F32_2P25, x)
+def _log_core_f32(xs, kbias):
+    """log of a positive, finite, normal float32 ``xs``, less ``(kbias - 0x7F) ln2``."""
     # Every integer result is truncated to int32 at once (Numba widens int32
     # arithmetic to int64), so LLVM keeps 16 lanes per vector.
     ix = np.int32(f32_as_i32(xs) + (0x3F800000 - 0x3F3504F3))
-    k = np.int32((ix >> 23) - select(tiny, np.int32(0x7F + 25), np.int32(0x7F)))
+    k = np.int32((ix >> 23) - kbias)
     m = i32_as_f32(np.int32((ix & 0x007FFFFF) + 0x3F3504F3))
     f = m - _F32_ONE
     s = f / (_F32_TWO + f)
@@ -141,18 +140,29 @@ def log_f32(x):
     t2 = z * (_F32_LG1 + w * _F32_LG3)
     hfsq = _F32_HALF * f * f
     dk = np.float32(k)
-    y = s * (hfsq + t1 + t2) + dk * _F32_LN2_LO - hfsq + f + dk * _F32_LN2_HI
+    return s * (hfsq + t1 + t2) + dk * _F32_LN2_LO - hfsq + f + dk * _F32_LN2_HI
+
+
+@helper
+def log_f32(x):
+    tiny = x < _F32_MIN_NORMAL
+    y = _log_core_f32(select(tiny, x * _F32_2P25, x), select(tiny, np.int32(0x7F + 25), np.int32(0x7F)))
     y = select(x < _F32_INF, y, x)
     return select(x > 0, y, select(x == 0, -_F32_INF, _F32_NAN))
 
 
 @helper
-def log_f64(x):
-    tiny = x < _F64_MIN_NORMAL
-    xs = select(tiny, x * _F64_2P54, x)
+def log_pos_f32(x):
+    """log of a float32 known to be positive, finite and normal (no special cases)."""
+    return _log_core_f32(x, np.int32(0x7F))
+
+
+@helper
+def _log_core_f64(xs, kbias):
+    """log of a positive, finite, normal float64 ``xs``, less ``(kbias - 0x3FF) ln2``."""
     u = f64_as_i64(xs)
     hx = (u >> 32) + (0x3FF00000 - 0x3FE6A09E)
-    k = (hx >> 20) - select(tiny, np.int64(0x3FF + 54), np.int64(0x3FF))
+    k = (hx >> 20) - kbias
     hx = (hx & 0x000FFFFF) + 0x3FE6A09E
     m = i64_as_f64((hx << 32) | (u & 0xFFFFFFFF))
     f = m - 1.0
@@ -163,9 +173,21 @@ def log_f64(x):
     t1 = w * (_F64_LG2 + w * (_F64_LG4 + w * _F64_LG6))
     t2 = z * (_F64_LG1 + w * (_F64_LG3 + w * (_F64_LG5 + w * _F64_LG7)))
     dk = np.float64(k)
-    y = s * (hfsq + t1 + t2) + dk * _F64_LN2_LO - hfsq + f + dk * _F64_LN2_HI
+    return s * (hfsq + t1 + t2) + dk * _F64_LN2_LO - hfsq + f + dk * _F64_LN2_HI
+
+
+@helper
+def log_f64(x):
+    tiny = x < _F64_MIN_NORMAL
+    y = _log_core_f64(select(tiny, x * _F64_2P54, x), select(tiny, np.int64(0x3FF + 54), np.int64(0x3FF)))
     y = select(x < np.inf, y, x)
     return select(x > 0, y, select(x == 0, -np.inf, np.nan))
+
+
+@helper
+def log_pos_f64(x):
+    """log of a float64 known to be positive, finite and normal (no special cases)."""
+    return _log_core_f64(x, np.int64(0x3FF))
 
 
 def vexp(x):
@@ -176,6 +198,11 @@ def vexp(x):
 def vlog(x):
     """Vectorisable ``log`` for float32 and float64 scalars (kernels only)."""
     raise NotImplementedError("vlog runs inside compiled kernels only")
+
+
+def vlog_pos(x):
+    """``vlog`` for arguments known to be positive, finite and normal (kernels only)."""
+    raise NotImplementedError("vlog_pos runs inside compiled kernels only")
 
 
 @overload(vexp, jit_options={"error_model": "numpy"}, inline="always")
@@ -193,6 +220,15 @@ def _vlog_impl(x):
         return log_f32.py_func
     if x == numba.float64:
         return log_f64.py_func
+    return None
+
+
+@overload(vlog_pos, jit_options={"error_model": "numpy"}, inline="always")
+def _vlog_pos_impl(x):
+    if x == numba.float32:
+        return log_pos_f32.py_func
+    if x == numba.float64:
+        return log_pos_f64.py_func
     return None
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from numba.extending import overload
 
 from ._jit import helper, row_kernel, select
-from ._vmath import vlog
+from ._vmath import vlog, vlog_pos
 from .softmax import exp_inplace, row_dot, row_max, row_sum, shift_rows
 from .philox import philox4x32_10, uniform_f32, uniform_f64
 
@@ -100,14 +100,18 @@ def _philox_columns_impl(words, k, r0, r1, k0, k1, draw, row_ids):
 
 @helper
 def gumbel_f32(word):
-    """Float32 Gumbel noise from one Philox word."""
-    return -vlog(-vlog(uniform_f32(np.uint64(word))))
+    """Float32 Gumbel noise from one Philox word.
+
+    Both logarithms take positive normal arguments (``u`` in ``[2**-24, 1)``,
+    ``-log u`` in ``[6e-8, 16.7]``), so the special-case-free log serves."""
+    return -vlog_pos(-vlog_pos(uniform_f32(np.uint64(word))))
 
 
 @helper
 def gumbel_f64(word):
-    """Float64 Gumbel noise from 64 Philox bits."""
-    return -vlog(-vlog(uniform_f64(word >> _U32, word & _LO32)))
+    """Float64 Gumbel noise from 64 Philox bits (positive normal arguments, as
+    in :func:`gumbel_f32`)."""
+    return -vlog_pos(-vlog_pos(uniform_f64(word >> _U32, word & _LO32)))
 
 
 def word_scratch(like, n):

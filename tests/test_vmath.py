@@ -75,3 +75,20 @@ def test_vexp_error_bound(dtype):
     step = float(np.finfo(dtype).smallest_subnormal)
     assert np.abs(out[sub].astype(np.float64) - ref[sub]).max() <= step
     assert out[x == 0].tolist() == [1.0] * int((x == 0).sum())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_vlog_pos_equals_vlog_on_positive_normals(dtype):
+    from numba import njit
+
+    @njit
+    def pos(x, out):
+        for i in range(x.size):
+            out[i] = _vmath.vlog_pos(x[i])
+
+    x = np.abs(_domain(dtype, 500_000, seed=3))
+    x = x[np.isfinite(x) & (x >= np.finfo(dtype).tiny)]
+    a, b = np.empty_like(x), np.empty_like(x)
+    pos(x, a)
+    _vmath.vlog_array(x, b)
+    np.testing.assert_array_equal(a, b)

@@ -1,0 +1,60 @@
+"""The GPU draws the CPU's streams: same noise (to a few ulp), same
+categorical indices (up to near-ties).  Skipped with the reason where no GPU
+is usable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import cupy_skip_reason
+
+import gumbel_np as gnp
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture(scope="module")
+def cupy():
+    reason = cupy_skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    import cupy
+
+    return cupy
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("shape", [(1000, 10), (64, 1000), (3, 50257)])
+def test_noise_matches_cpu(cupy, dt, shape):
+    ids = np.random.default_rng(0).permutation(shape[0]) * 7919
+    cpu = gnp.gumbel(shape, rng=77, dtype=dt, row_ids=ids)
+    gpu = gnp.gumbel(shape, rng=77, dtype=dt, row_ids=cupy.asarray(ids), like=cupy.zeros(1))
+    assert isinstance(gpu, cupy.ndarray)
+    np.testing.assert_array_max_ulp(cupy.asnumpy(gpu), cpu, maxulp=4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dt", [np.float32, np.float64], ids=["float32", "float64"])
+def test_categorical_matches_cpu_on_a_million_rows(cupy, dt):
+    logits = np.random.default_rng(1).normal(size=(1_000_000, 16)).astype(dt)
+    cpu = gnp.categorical(logits, rng=5)
+    gpu = cupy.asnumpy(gnp.categorical(cupy.asarray(logits), rng=5))
+    mismatch = np.flatnonzero(cpu != gpu)
+    if mismatch.size:
+        # Only near-ties may differ (noise agrees to a few ulp, not bit for bit).
+        z = logits[mismatch].astype(np.float64) + gnp.gumbel(logits.shape, rng=5, dtype=dt)[mismatch]
+        a = z[np.arange(mismatch.size), cpu[mismatch]]
+        b = z[np.arange(mismatch.size), gpu[mismatch]]
+        assert np.all(np.abs(a - b) <= 16 * np.finfo(dt).eps * np.maximum(1.0, np.abs(a)))
+    assert mismatch.size <= 10
+
+
+def test_gumbel_softmax_matches_cpu(cupy, dtype):
+    logits = np.random.default_rng(2).normal(size=(500, 33)).astype(dtype)
+    for hard in (False, True):
+        cpu = gnp.gumbel_softmax(logits, tau=0.7, rng=9, hard=hard)
+        gpu = cupy.asnumpy(gnp.gumbel_softmax(cupy.asarray(logits), tau=0.7, rng=9, hard=hard))
+        if hard:
+            assert (cpu != gpu).any(axis=-1).sum() <= 1
+        else:
+            np.testing.assert_allclose(gpu, cpu, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-7)
