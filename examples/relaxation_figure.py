@@ -111,15 +111,15 @@ def main(argv=None):
     out = draw_figure(args.out, PROBS, expectations, samples, category)
     uniform = np.full(PROBS.size, 1.0 / PROBS.size)
 
-    np.set_printoptions(precision=3, suppress=True)
-    print(f"class probabilities   {PROBS}")
-    print(f"categorical sample    class {category} (0-based, as on the x axes)")
-    print(f"{'tau':>5}  {'E[y] (' + str(args.draws) + ' draws)':<34} "
-          f"{'max|E[y]-p|':>11} {'max|E[y]-1/K|':>13}  one sample")
-    for tau in TEMPERATURES:
-        e = expectations[tau]
-        print(f"{tau:5g}  {np.array2string(e):<34} {np.abs(e - PROBS).max():11.4f} "
-              f"{np.abs(e - uniform).max():13.4f}  {np.array2string(samples[tau])}")
+    with np.printoptions(precision=3, suppress=True):  # local: main() is also called from tests
+        print(f"class probabilities   {PROBS}")
+        print(f"categorical sample    class {category} (0-based, as on the x axes)")
+        print(f"{'tau':>5}  {'E[y] (' + str(args.draws) + ' draws)':<34} "
+              f"{'max|E[y]-p|':>11} {'max|E[y]-1/K|':>13}  one sample")
+        for tau in TEMPERATURES:
+            e = expectations[tau]
+            print(f"{tau:5g}  {np.array2string(e):<34} {np.abs(e - PROBS).max():11.4f} "
+                  f"{np.abs(e - uniform).max():13.4f}  {np.array2string(samples[tau])}")
     print(f"wrote {out}  ({time.perf_counter() - t0:.1f} s)")
     return {
         "probs": PROBS.copy(),

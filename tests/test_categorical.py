@@ -89,7 +89,7 @@ def test_num_samples_axis_and_row_ids(backend, dtype):
     moved = np.ascontiguousarray(np.moveaxis(logits, 1, -1))
     np.testing.assert_array_equal(backend.to_numpy(gnp.categorical(backend.asarray(moved), num_samples=5, rng=4)), full)
     ids = np.arange(12).reshape(4, 3)
-    part = backend.to_numpy(gnp.categorical(backend.asarray(moved[1:3]), num_samples=5, rng=4, row_ids=ids[1:3]))
+    part = backend.to_numpy(gnp.categorical(backend.asarray(moved[1:3]), num_samples=5, rng=4, row_ids=backend.asarray(ids[1:3])))
     np.testing.assert_array_equal(part, full[1:3])
     # Draw d of num_samples equals a single draw only for d = 0.
     np.testing.assert_array_equal(backend.to_numpy(gnp.categorical(backend.asarray(moved), rng=4)), full[..., 0])

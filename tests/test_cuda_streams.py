@@ -30,7 +30,10 @@ def test_noise_matches_cpu(cupy, dt, shape):
     cpu = gnp.gumbel(shape, rng=77, dtype=dt, row_ids=ids)
     gpu = gnp.gumbel(shape, rng=77, dtype=dt, row_ids=cupy.asarray(ids), like=cupy.zeros(1))
     assert isinstance(gpu, cupy.ndarray)
-    np.testing.assert_array_max_ulp(cupy.asnumpy(gpu), cpu, maxulp=4)
+    # "A few ulp" at the scale max(|G|, 1): near G = 0 (u near 1/e) one ulp of
+    # the inner log is many ulps of the tiny result, for any two accurate logs.
+    scale = np.spacing(np.maximum(np.abs(cpu), 1).astype(dt))
+    assert np.max(np.abs(cupy.asnumpy(gpu).astype(np.float64) - cpu) / scale) <= 4
 
 
 @pytest.mark.slow

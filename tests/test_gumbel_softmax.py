@@ -28,7 +28,7 @@ def test_identity_with_softmax_of_noisy_logits(backend, dtype, seed, axis):
     logits = _logits((6, 11), dtype)
     ids = np.arange(100, 100 + logits.shape[1 - (axis % 2)])
     for tau in (0.3, 1.0, 4.0):
-        y = backend.to_numpy(gnp.gumbel_softmax(backend.asarray(logits), tau=tau, rng=seed, axis=axis, row_ids=ids))
+        y = backend.to_numpy(gnp.gumbel_softmax(backend.asarray(logits), tau=tau, rng=seed, axis=axis, row_ids=backend.asarray(ids)))
         g = gnp.gumbel(logits.shape, rng=seed, dtype=dtype, axis=axis, row_ids=ids)
         want = sp.softmax((logits.astype(np.float64) + g) / tau, axis=axis)
         assert y.dtype == dtype
@@ -39,7 +39,7 @@ def test_chunked_row_ids_equal_whole_call(backend, dtype):
     logits = _logits((40, 9), dtype)
     whole = backend.to_numpy(gnp.gumbel_softmax(backend.asarray(logits), rng=5))
     parts = [
-        backend.to_numpy(gnp.gumbel_softmax(backend.asarray(logits[a:b]), rng=5, row_ids=np.arange(a, b)))
+        backend.to_numpy(gnp.gumbel_softmax(backend.asarray(logits[a:b]), rng=5, row_ids=backend.asarray(np.arange(a, b))))
         for a, b in [(0, 13), (13, 14), (14, 40)]
     ]
     np.testing.assert_array_equal(np.concatenate(parts), whole)
@@ -84,7 +84,7 @@ def test_noise_argument(backend, dtype):
 def test_per_row_temperature(backend, dtype):
     logits = _logits((2, 3, 5), dtype)
     tau = np.array([[0.5], [2.0]])  # broadcasts over the batch shape (2, 3)
-    y = backend.to_numpy(gnp.gumbel_softmax(backend.asarray(logits), tau=tau, noise=0))
+    y = backend.to_numpy(gnp.gumbel_softmax(backend.asarray(logits), tau=backend.asarray(tau), noise=0))
     want = sp.softmax(logits.astype(np.float64) / tau[..., None], axis=-1)
     assert_close(y, want, dtype)
 
@@ -144,8 +144,9 @@ def test_backward_central_differences(backend, tau):
     logits = rng.normal(size=(3, 5))
     noise = rng.gumbel(size=logits.shape)
     w = rng.normal(size=logits.shape)
-    y = gnp.gumbel_softmax(backend.asarray(logits), tau=tau, noise=backend.asarray(noise))
-    dl, dtau = gnp.gumbel_softmax_backward(backend.asarray(w), y, tau=tau, tau_grad=True)
+    t = tau if np.ndim(tau) == 0 else backend.asarray(tau)
+    y = gnp.gumbel_softmax(backend.asarray(logits), tau=t, noise=backend.asarray(noise))
+    dl, dtau = gnp.gumbel_softmax_backward(backend.asarray(w), y, tau=t, tau_grad=True)
     want_l, want_t = _numeric_grads(logits, noise, tau, w)
     np.testing.assert_allclose(backend.to_numpy(dl), want_l, rtol=1e-6, atol=1e-8)
     dtau = backend.to_numpy(dtau)

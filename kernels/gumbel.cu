@@ -1,0 +1,406 @@
+// CUDA kernels of the Gumbel family: noise, Gumbel-Softmax (forward and
+// backward) and Gumbel-Max categorical sampling.  Twin of gumbel.py.
+//
+// Noise comes from the Philox stream of philox.cuh: element j of the row with
+// id rid at draw d is a pure function of (key, rid, j, d, dtype), so a value
+// never depends on the launch geometry.  Each thread owns whole Philox blocks
+// ("quads": 4 float32 or 2 float64 elements), so every block is generated
+// once, in registers, and never materialised in memory.
+//
+// The row kernels use the geometry of softmax.cu (the `lanes` argument, a
+// warp or a block per row, grid-stride over rows), counting Philox blocks
+// instead of elements when sizing the warp groups.  Each thread caches QUADS
+// Philox blocks of its row in registers (the whole row up to 1024 float32
+// elements with a warp, 16384 with a block).  Beyond that, gumbel_softmax_fwd
+// keeps the intermediate values of a block in the output row itself, which
+// the same thread rewrites later (no temporary array, no noise drawn twice),
+// and categorical_fwd re-reads the logits for each draw.
+
+#ifndef GUMBEL_NP_GUMBEL_CU
+#define GUMBEL_NP_GUMBEL_CU
+
+#include "philox.cuh"
+#include "softmax.cu"
+
+namespace gnp {
+
+// Philox blocks per thread kept in registers (32 float32 or 16 float64
+// values).
+enum : int { QUADS = 8 };
+
+__device__ __forceinline__ i64 row_id(const i64* __restrict__ row_ids, i64 r) {
+    return row_ids != nullptr ? row_ids[r] : r;
+}
+
+template <typename T>
+__device__ __forceinline__ bool is_finite(T x) {
+    return x - x == T(0);
+}
+
+}  // namespace gnp
+
+// Standard Gumbel noise: out[r, j] = Gumbel(key, rid, j, draw), rid = row_ids[r]
+// (or r when row_ids is null).  One thread per Philox block, flat over the
+// whole (rows, k) array: no reduction, so no row geometry.
+template <typename T>
+__global__ void GNP_BOUNDS gumbel_fwd(T* __restrict__ out, gnp::i64 rows, gnp::i64 k,
+                                      gnp::u32 k0, gnp::u32 k1,
+                                      const gnp::i64* __restrict__ row_ids, gnp::u32 draw) {
+    using namespace gnp;
+    constexpr int W = Noise<T>::W;
+    const i64 nq = (k + W - 1) / W;
+    const i64 total = rows * nq;
+    const i64 stride = static_cast<i64>(gridDim.x) * blockDim.x;
+    for (i64 t = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x; t < total; t += stride) {
+        const i64 r = t / nq;
+        const i64 q = t - r * nq;
+        const Philox4 p = stream_block(k0, k1, row_id(row_ids, r), static_cast<u64>(q), draw);
+        T* o = out + r * k + q * W;
+        const i64 left = k - q * W;
+#pragma unroll
+        for (int w = 0; w < W; ++w) {
+            if (w < left) o[w] = Noise<T>::gumbel(p, w);
+        }
+    }
+}
+
+// Gumbel-Softmax, per row r:
+//   m = max_j logits_j (NaN-propagating), z_j = (logits_j - m) + g_j,
+//   mz = max_j z_j, e_j = exp((z_j - mz) / tau_r), y_j = e_j * (1 / sum_j e_j).
+// g_j: noise_mode 0 draws Gumbel(key, rid, j, 0), 1 reads noise[r, j], 2 adds
+// nothing.  tau_r = tau[r * tau_stride] (tau_stride 0: one temperature).
+// hard == 0: out = y.  hard != 0: out = one-hot of the lowest index of max_j
+// y_j (a NaN row if y holds NaN), and y goes to out_soft unless it is null.
+template <typename T>
+__global__ void GNP_BOUNDS gumbel_softmax_fwd(
+    const T* __restrict__ logits, T* __restrict__ out, gnp::i64 rows, gnp::i64 k, gnp::u32 k0,
+    gnp::u32 k1, const gnp::i64* __restrict__ row_ids, const T* __restrict__ tau,
+    gnp::i64 tau_stride, int noise_mode, const T* __restrict__ noise, T* __restrict__ out_soft,
+    int hard, int lanes) {
+    using namespace gnp;
+    constexpr int W = Noise<T>::W;
+    const Rows g = rows_of(lanes);
+    for (i64 r0 = g.first; r0 < rows; r0 += g.step) {
+        const i64 r = r0 + g.sub;
+        const bool valid = r < rows;
+        const i64 kr = valid ? k : 0;
+        const i64 nq = (kr + W - 1) / W;
+        const int n = slots<QUADS>(nq, g.width);
+        const i64 tail = g.rank + static_cast<i64>(QUADS) * g.width;  // first uncached block
+        const T* lr = logits + r * k;
+        const T* nr = noise_mode == 1 ? noise + r * k : noise;
+        T* outr = out + r * k;
+
+        // Pass 1: m = max logits.
+        T c[QUADS][W];
+#pragma unroll
+        for (int i = 0; i < QUADS; ++i) {
+            if (i >= n) break;
+            const i64 j0 = (g.rank + static_cast<i64>(i) * g.width) * W;
+#pragma unroll
+            for (int w = 0; w < W; ++w) c[i][w] = j0 + w < kr ? lr[j0 + w] : -Num<T>::inf();
+        }
+        T m = -Num<T>::inf();
+#pragma unroll
+        for (int i = 0; i < QUADS; ++i) {
+            if (i >= n) break;
+#pragma unroll
+            for (int w = 0; w < W; ++w) m = max_nan(m, c[i][w]);
+        }
+        for (i64 j = tail * W; j < kr; j += static_cast<i64>(g.width) * W) {
+            for (int w = 0; w < W && j + w < kr; ++w) m = max_nan(m, lr[j + w]);
+        }
+        m = row_reduce(m, MaxOp(), -Num<T>::inf(), lanes);
+
+        // Pass 2: z = (logits - m) + noise, mz = max z (uncached z go to out).
+        const i64 rid = valid ? row_id(row_ids, r) : 0;
+        T mz = -Num<T>::inf();
+#pragma unroll
+        for (int i = 0; i < QUADS; ++i) {
+            if (i >= n) break;
+            const i64 q = g.rank + static_cast<i64>(i) * g.width;
+            const i64 j0 = q * W;
+            Philox4 p = {{0u, 0u, 0u, 0u}};
+            if (noise_mode == 0) p = stream_block(k0, k1, rid, static_cast<u64>(q), 0u);
+#pragma unroll
+            for (int w = 0; w < W; ++w) {
+                if (j0 + w < kr) {
+                    const T gn = noise_mode == 0   ? Noise<T>::gumbel(p, w)
+                                 : noise_mode == 1 ? nr[j0 + w]
+                                                   : T(0);
+                    c[i][w] = (c[i][w] - m) + gn;
+                    mz = max_nan(mz, c[i][w]);
+                }
+            }
+        }
+        for (i64 q = tail; q < nq; q += g.width) {
+            Philox4 p = {{0u, 0u, 0u, 0u}};
+            if (noise_mode == 0) p = stream_block(k0, k1, rid, static_cast<u64>(q), 0u);
+#pragma unroll
+            for (int w = 0; w < W; ++w) {
+                const i64 j = q * W + w;
+                if (j < kr) {
+                    const T gn = noise_mode == 0   ? Noise<T>::gumbel(p, w)
+                                 : noise_mode == 1 ? nr[j]
+                                                   : T(0);
+                    const T z = (lr[j] - m) + gn;
+                    outr[j] = z;
+                    mz = max_nan(mz, z);
+                }
+            }
+        }
+        mz = row_reduce(mz, MaxOp(), -Num<T>::inf(), lanes);
+
+        // Pass 3: e = exp((z - mz) / tau), s = sum e.
+        const T t = valid ? tau[r * tau_stride] : T(1);
+        T s = T(0);
+#pragma unroll
+        for (int i = 0; i < QUADS; ++i) {
+            if (i >= n) break;
+            const i64 j0 = (g.rank + static_cast<i64>(i) * g.width) * W;
+#pragma unroll
+            for (int w = 0; w < W; ++w) {
+                if (j0 + w < kr) {
+                    c[i][w] = exp_t((c[i][w] - mz) / t);
+                    s += c[i][w];
+                }
+            }
+        }
+        for (i64 j = tail * W; j < kr; j += static_cast<i64>(g.width) * W) {
+            for (int w = 0; w < W && j + w < kr; ++w) {
+                const T e = exp_t((outr[j + w] - mz) / t);
+                outr[j + w] = e;
+                s += e;
+            }
+        }
+        s = row_reduce(s, SumOp(), T(0), lanes);
+        const T f = T(1) / s;
+
+        // Pass 4: y = e * (1 / s), or its one-hot.
+        if (!hard) {
+#pragma unroll
+            for (int i = 0; i < QUADS; ++i) {
+                if (i >= n) break;
+                const i64 j0 = (g.rank + static_cast<i64>(i) * g.width) * W;
+#pragma unroll
+                for (int w = 0; w < W; ++w) {
+                    if (j0 + w < kr) outr[j0 + w] = c[i][w] * f;
+                }
+            }
+            for (i64 j = tail * W; j < kr; j += static_cast<i64>(g.width) * W) {
+                for (int w = 0; w < W && j + w < kr; ++w) outr[j + w] = outr[j + w] * f;
+            }
+            continue;
+        }
+        T* softr = out_soft != nullptr ? out_soft + r * k : out_soft;
+        ArgMax<T> best;
+        best.v = -Num<T>::inf();
+        best.i = k;
+        const ArgMaxOp arg;
+#pragma unroll
+        for (int i = 0; i < QUADS; ++i) {
+            if (i >= n) break;
+            const i64 j0 = (g.rank + static_cast<i64>(i) * g.width) * W;
+#pragma unroll
+            for (int w = 0; w < W; ++w) {
+                if (j0 + w < kr) {
+                    ArgMax<T> y;
+                    y.v = c[i][w] * f;
+                    y.i = j0 + w;
+                    if (out_soft != nullptr) softr[y.i] = y.v;
+                    best = arg(best, y);
+                }
+            }
+        }
+        for (i64 j = tail * W; j < kr; j += static_cast<i64>(g.width) * W) {
+            for (int w = 0; w < W && j + w < kr; ++w) {
+                ArgMax<T> y;
+                y.v = outr[j + w] * f;
+                y.i = j + w;
+                if (out_soft != nullptr) softr[y.i] = y.v;
+                best = arg(best, y);
+            }
+        }
+        ArgMax<T> none;
+        none.v = -Num<T>::inf();
+        none.i = k;
+        best = row_reduce(best, arg, none, lanes);
+        const bool nan_row = is_nan(best.v);
+        for (i64 j = g.rank; j < kr; j += g.width) {
+            outr[j] = nan_row ? Num<T>::nan() : (j == best.i ? T(1) : T(0));
+        }
+    }
+}
+
+// Gumbel-Softmax VJP, per row r: d = <g, y>, out_j = y_j (g_j - d) / tau_r, and,
+// when dtau is not null, dtau_r = -sum_j out_j log(y_j) over the j with
+// y_j != 0 (the temperature gradient, from y alone since out sums to zero).
+template <typename T>
+__global__ void GNP_BOUNDS gumbel_softmax_bwd(const T* __restrict__ g, const T* __restrict__ y,
+                                              const T* __restrict__ tau, gnp::i64 tau_stride,
+                                              T* __restrict__ out, T* __restrict__ dtau,
+                                              gnp::i64 rows, gnp::i64 k, int lanes) {
+    using namespace gnp;
+    constexpr int N = Num<T>::CACHE / 2;
+    const Rows rg = rows_of(lanes);
+    for (i64 r0 = rg.first; r0 < rows; r0 += rg.step) {
+        const i64 r = r0 + rg.sub;
+        const i64 kr = r < rows ? k : 0;
+        const T* gr = g + r * k;
+        const T* yr = y + r * k;
+        T* outr = out + r * k;
+        const int n = slots<N>(kr, rg.width);
+        const i64 tail = rg.rank + static_cast<i64>(N) * rg.width;
+        T cg[N], cy[N];
+#pragma unroll
+        for (int i = 0; i < N; ++i) {
+            if (i >= n) break;
+            const i64 j = rg.rank + static_cast<i64>(i) * rg.width;
+            cg[i] = j < kr ? gr[j] : T(0);
+            cy[i] = j < kr ? yr[j] : T(0);
+        }
+        T d = T(0);
+#pragma unroll
+        for (int i = 0; i < N; ++i) {
+            if (i >= n) break;
+            if (rg.rank + static_cast<i64>(i) * rg.width < kr) d += cg[i] * cy[i];
+        }
+        for (i64 j = tail; j < kr; j += rg.width) d += gr[j] * yr[j];
+        d = row_reduce(d, SumOp(), T(0), lanes);
+
+        const T t = kr > 0 ? tau[r * tau_stride] : T(1);
+        T dt = T(0);
+#pragma unroll
+        for (int i = 0; i < N; ++i) {
+            if (i >= n) break;
+            const i64 j = rg.rank + static_cast<i64>(i) * rg.width;
+            if (j < kr) {
+                const T o = cy[i] * (cg[i] - d) / t;
+                outr[j] = o;
+                if (cy[i] != T(0)) dt += o * log_t(cy[i]);
+            }
+        }
+        for (i64 j = tail; j < kr; j += rg.width) {
+            const T yj = yr[j];
+            const T o = yj * (gr[j] - d) / t;
+            outr[j] = o;
+            if (yj != T(0)) dt += o * log_t(yj);
+        }
+        if (dtau != nullptr) {
+            dt = row_reduce(dt, SumOp(), T(0), lanes);
+            if (r < rows && rg.rank == 0) dtau[r] = -dt;
+        }
+    }
+}
+
+// Gumbel-Max sampling: out[r, s] = the lowest index of max_j (logits_j - m) +
+// Gumbel(key, rid, j, s) for s < nsamples, or -1 for every s when m = max_j
+// logits_j is NaN or +-inf.  Work item = (row, run of per_item draws), so a
+// few rows with many draws still fill the device; m and the shifted logits
+// of the row stay in registers across the draws of an item.
+template <typename T>
+__global__ void GNP_BOUNDS categorical_fwd(const T* __restrict__ logits, gnp::i64* __restrict__ out,
+                                           gnp::i64 rows, gnp::i64 k, gnp::i64 nsamples,
+                                           gnp::i64 per_item, gnp::u32 k0, gnp::u32 k1,
+                                           const gnp::i64* __restrict__ row_ids, int lanes) {
+    using namespace gnp;
+    constexpr int W = Noise<T>::W;
+    const i64 runs = (nsamples + per_item - 1) / per_item;
+    const i64 items = rows * runs;
+    const Rows g = rows_of(lanes);
+    const ArgMaxOp arg;
+    for (i64 it0 = g.first; it0 < items; it0 += g.step) {
+        const i64 it = it0 + g.sub;
+        const bool valid = it < items;
+        const i64 r = valid ? it / runs : 0;
+        const i64 s0 = valid ? (it - r * runs) * per_item : 0;
+        const i64 s1 = s0 + per_item < nsamples ? s0 + per_item : nsamples;
+        const i64 kr = valid ? k : 0;
+        const i64 nq = (kr + W - 1) / W;
+        const int n = slots<QUADS>(nq, g.width);
+        const i64 tail = g.rank + static_cast<i64>(QUADS) * g.width;
+        const T* lr = logits + r * k;
+        i64* outr = out + r * nsamples;
+
+        T c[QUADS][W];
+#pragma unroll
+        for (int i = 0; i < QUADS; ++i) {
+            if (i >= n) break;
+            const i64 j0 = (g.rank + static_cast<i64>(i) * g.width) * W;
+#pragma unroll
+            for (int w = 0; w < W; ++w) c[i][w] = j0 + w < kr ? lr[j0 + w] : -Num<T>::inf();
+        }
+        T m = -Num<T>::inf();
+#pragma unroll
+        for (int i = 0; i < QUADS; ++i) {
+            if (i >= n) break;
+#pragma unroll
+            for (int w = 0; w < W; ++w) m = max_nan(m, c[i][w]);
+        }
+        for (i64 j = tail * W; j < kr; j += static_cast<i64>(g.width) * W) {
+            for (int w = 0; w < W && j + w < kr; ++w) m = max_nan(m, lr[j + w]);
+        }
+        m = row_reduce(m, MaxOp(), -Num<T>::inf(), lanes);
+        const bool ok = valid && is_finite(m);
+        if (valid && !ok) {
+            for (i64 s = s0 + g.rank; s < s1; s += g.width) outr[s] = -1;
+        }
+#pragma unroll
+        for (int i = 0; i < QUADS; ++i) {
+            if (i >= n) break;
+#pragma unroll
+            for (int w = 0; w < W; ++w) c[i][w] = c[i][w] - m;
+        }
+
+        const i64 rid = valid ? row_id(row_ids, r) : 0;
+        // The draw loop runs per_item times on every thread of the warp or
+        // block (the reduction needs them all); `act` says which draws count.
+        for (i64 d = 0; d < per_item; ++d) {
+            const i64 s = s0 + d;
+            const bool act = ok && s < s1;
+            ArgMax<T> best;
+            best.v = -Num<T>::inf();
+            best.i = k;
+            if (act) {
+                const u32 draw = static_cast<u32>(s);
+#pragma unroll
+                for (int i = 0; i < QUADS; ++i) {
+                    if (i >= n) break;
+                    const i64 q = g.rank + static_cast<i64>(i) * g.width;
+                    const Philox4 p = stream_block(k0, k1, rid, static_cast<u64>(q), draw);
+#pragma unroll
+                    for (int w = 0; w < W; ++w) {
+                        const T z = c[i][w] + Noise<T>::gumbel(p, w);
+                        // j increases along this thread's elements, so a strict
+                        // > keeps the lowest index of a tie.
+                        if (q * W + w < kr && z > best.v) {
+                            best.v = z;
+                            best.i = q * W + w;
+                        }
+                    }
+                }
+                for (i64 q = tail; q < nq; q += g.width) {
+                    const Philox4 p = stream_block(k0, k1, rid, static_cast<u64>(q), draw);
+#pragma unroll
+                    for (int w = 0; w < W; ++w) {
+                        const i64 j = q * W + w;
+                        if (j < kr) {
+                            const T z = (lr[j] - m) + Noise<T>::gumbel(p, w);
+                            if (z > best.v) {
+                                best.v = z;
+                                best.i = j;
+                            }
+                        }
+                    }
+                }
+            }
+            ArgMax<T> none;
+            none.v = -Num<T>::inf();
+            none.i = k;
+            best = row_reduce(best, arg, none, lanes);
+            if (act && g.rank == 0) outr[s] = best.i;
+        }
+    }
+}
+
+#endif  // GUMBEL_NP_GUMBEL_CU
