@@ -25,7 +25,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     threads = _bench.set_threads(args.threads)
     rows = _bench.run(list(_bench.FAMILIES), _bench.FULL_SIZES)
-    peers = ", ".join(f"{k} {getattr(v, '__version__', '')}".strip() for k, v in _bench.peers().items() if k != "scipy")
+    versions = {k: getattr(_bench.optional(k), "__version__", "?") for k in _bench.peers()}
+    peers = ", ".join(f"{k} {v}" for k, v in versions.items())
     header = (
         f"Measured by `python bench/update_readme.py` with gumbel_np {gumbel_np.__version__}, "
         f"{threads} thread(s) for every library, on {platform.machine()} "
