@@ -121,6 +121,20 @@ def _copy_fn(xp: Any, nbytes: int) -> Callable[[], Any]:
     return lambda: xp.copyto(dst, src)
 
 
+def _numpy_noise(shape: tuple[int, int], npr: np.random.Generator) -> Callable[[], Any]:
+    """The fastest plain-NumPy float32 Gumbel noise: -log(-log(U)) in place."""
+    buf = np.empty(shape, np.float32)
+
+    def noise():
+        npr.random(dtype=np.float32, out=buf)
+        np.log(buf, out=buf)
+        np.negative(buf, out=buf)
+        np.log(buf, out=buf)
+        return np.negative(buf, out=buf)
+
+    return noise
+
+
 def softmax_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = None) -> list[Case]:
     """The softmax family, its backward passes and Gumbel noise."""
     found = peers() if found is None else found
@@ -150,17 +164,7 @@ def softmax_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = Non
         by_op["logsumexp"]["scipy.special"] = lambda: sp.logsumexp(x, axis=-1)
     by_op["softmax_backward"]["numpy"] = lambda: y * (g - (g * y).sum(-1, keepdims=True))
     by_op["log_softmax_backward"]["numpy"] = lambda: g - np.exp(ly) * g.sum(-1, keepdims=True)
-    buf = np.empty(shape, np.float32)
-    npr = np.random.default_rng(1)
-
-    def numpy_noise():
-        npr.random(dtype=np.float32, out=buf)
-        np.log(buf, out=buf)
-        np.negative(buf, out=buf)
-        np.log(buf, out=buf)
-        return np.negative(buf, out=buf)
-
-    by_op["gumbel noise"]["numpy (in place)"] = numpy_noise
+    by_op["gumbel noise"]["numpy (in place)"] = _numpy_noise(shape, np.random.default_rng(1))
     torch = found.get("torch")
     if torch is not None:
         tx = torch.from_numpy(x).requires_grad_(True)
@@ -198,15 +202,8 @@ def gumbel_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = None
     ]
     if xp is not np:
         return cases
-    buf = np.empty(shape, np.float32)
     npr = np.random.default_rng(1)
-
-    def noise():
-        npr.random(dtype=np.float32, out=buf)
-        np.log(buf, out=buf)
-        np.negative(buf, out=buf)
-        np.log(buf, out=buf)
-        return np.negative(buf, out=buf)
+    noise = _numpy_noise(shape, npr)
 
     def numpy_gumbel_softmax():
         z = noise()
