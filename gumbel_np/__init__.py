@@ -7,6 +7,19 @@ and imports no GPU library.
 
 from __future__ import annotations
 
+import os as _os
+
+# Installation maps the top-level kernels/ folder into the package as
+# gumbel_np.kernels.  When the package is imported from a source checkout
+# instead (``python -m gumbel_np`` run in the checkout puts it first on
+# sys.path), let the checkout's kernels/ serve.
+_root = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+if not _os.path.isdir(_os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "kernels")) and all(
+    _os.path.isfile(_os.path.join(_root, *p)) for p in (("setup.cfg",), ("kernels", "__init__.py"), ("kernels", "cpu.py"))
+):
+    __path__.append(_root)  # type: ignore[name-defined]  # noqa: F821
+del _root
+
 from ._gumbel import categorical, gumbel, gumbel_softmax, gumbel_softmax_backward
 from ._softmax import (
     log_softmax,

@@ -56,3 +56,19 @@ def test_missing_optional_dependency_names_the_extra(monkeypatch, capsys):
     assert _cli.main(["bench", "--size", "8x4", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "tqdm" in err and "gumbel-np[bench]" in err
+
+
+def test_main_job_runs_from_the_checkout():
+    # The README's main job is run in the checkout, where the source tree
+    # shadows the installed package: it must still find its kernels.
+    import pathlib
+
+    checkout = pathlib.Path(__file__).resolve().parents[1]
+    if not (checkout / "setup.cfg").is_file():
+        pytest.skip("the source checkout is not beside the tests")
+    run = subprocess.run(
+        [sys.executable, "-m", "gumbel_np", "bench", "--size", "16x8", "--family", "gumbel", "--no-progress"],
+        capture_output=True, text=True, cwd=checkout,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "| categorical | 16x8 | cpu | gumbel_np |" in run.stdout
