@@ -15,7 +15,9 @@ from ._validation import (
     check_shape,
     check_tau,
     compute_dtypes,
+    compute_float,
     float_array,
+    half_storage,
     layout,
     same_shape,
     sum_to_shape,
@@ -113,7 +115,7 @@ def gumbel(
         raise TypeError(f"{func}: dtype must be float16, float32 or float64, not {dtype!r}") from None
     if want.kind != "f" or want.itemsize > 8:
         raise TypeError(f"{func}: dtype must be float16, float32 or float64, not {want}")
-    compute, _ = compute_dtypes(want, func, "dtype")
+    compute, _ = compute_dtypes(want, func, "dtype", half_storage(backend))
     lay = layout(dims, axis, func)
     ids = check_row_ids(xp, row_ids, lay, func)
     key = philox_key(rng, func)
@@ -132,7 +134,7 @@ def _sampler_layout(func: str, a: Any, axis: int) -> Rows:
     return lay
 
 
-def _noise_argument(xp: Any, noise: Any, rng: Any, a: Any, lay: Rows, func: str) -> Any:
+def _noise_argument(xp: Any, noise: Any, rng: Any, a: Any, lay: Rows, func: str, half: bool) -> Any:
     """``None`` (draw from ``rng``), ``0.0`` (no noise) or noise in (rows, K)."""
     if noise is None:
         return None
@@ -145,7 +147,7 @@ def _noise_argument(xp: Any, noise: Any, rng: Any, a: Any, lay: Rows, func: str)
                 f"{func}: a scalar noise must be 0 (the noise-free relaxation), got {float(nz)!r}"
             )
         return 0.0
-    nz, _ = float_array(xp, nz, func, "noise")
+    nz, _ = float_array(xp, nz, func, "noise", half)
     same_shape(func, logits=a, noise=nz)
     return to_rows(xp, nz.astype(a.dtype, copy=False), lay)
 
@@ -248,11 +250,12 @@ def gumbel_softmax(
     """
     func = "gumbel_softmax"
     xp, backend = namespace(func, logits, noise, tau, row_ids)
-    a, result = float_array(xp, logits, func, "logits")
+    half = half_storage(backend)
+    a, result = float_array(xp, logits, func, "logits", half)
     lay = _sampler_layout(func, a, axis)
     taus, _ = check_tau(xp, tau, lay, a.dtype, func)
     ids = check_row_ids(xp, row_ids, lay, func)
-    nz = _noise_argument(xp, noise, rng, a, lay, func)
+    nz = _noise_argument(xp, noise, rng, a, lay, func, half)
     key = philox_key(rng, func) if nz is None else None
     out = xp.empty(lay.shape2d(), a.dtype)
     soft = xp.empty(lay.shape2d(), a.dtype) if (hard and return_soft) else None
@@ -323,8 +326,9 @@ def gumbel_softmax_backward(
     """
     func = "gumbel_softmax_backward"
     xp, backend = namespace(func, grad, y_soft, tau)
-    g, g_result = float_array(xp, grad, func, "grad")
-    y, y_result = float_array(xp, y_soft, func, "y_soft")
+    half = half_storage(backend)
+    g, g_result = float_array(xp, grad, func, "grad", half)
+    y, y_result = float_array(xp, y_soft, func, "y_soft", half)
     compute = np.result_type(g.dtype, y.dtype)
     result = np.result_type(g_result, y_result)
     g, y = g.astype(compute, copy=False), y.astype(compute, copy=False)
@@ -332,7 +336,7 @@ def gumbel_softmax_backward(
     lay = layout(y.shape, axis, func)
     taus, tau_shape = check_tau(xp, tau, lay, compute, func)
     out = xp.empty(lay.shape2d(), compute)
-    dtau = xp.empty(lay.rows, compute) if tau_grad else None
+    dtau = xp.empty(lay.rows, compute_float(compute)) if tau_grad else None
     backend.gumbel_softmax_bwd(to_rows(xp, g, lay), to_rows(xp, y, lay), taus, out, dtau)
     dl = lay.restore(xp, out).astype(result, copy=False)
     if not tau_grad:
@@ -405,7 +409,7 @@ def categorical(
     """
     func = "categorical"
     xp, backend = namespace(func, logits, row_ids)
-    a, _ = float_array(xp, logits, func, "logits")
+    a, _ = float_array(xp, logits, func, "logits", half_storage(backend))
     lay = _sampler_layout(func, a, axis)
     if num_samples is None:
         s = 1

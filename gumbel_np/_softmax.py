@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ._dispatch import namespace
-from ._validation import float_array, layout, same_shape, to_rows
+from ._validation import float_array, half_storage, layout, same_shape, to_rows
 
 __all__ = [
     "log_softmax",
@@ -21,7 +21,7 @@ __all__ = [
 
 def _forward(func: str, op: str, x: Any, axis: int) -> Any:
     xp, backend = namespace(func, x)
-    a, result = float_array(xp, x, func)
+    a, result = float_array(xp, x, func, half_storage=half_storage(backend))
     lay = layout(a.shape, axis, func)
     out = xp.empty(lay.shape2d(), a.dtype)
     getattr(backend, op)(to_rows(xp, a, lay), out)
@@ -31,8 +31,9 @@ def _forward(func: str, op: str, x: Any, axis: int) -> Any:
 def _backward_pair(func: str, grad: Any, other: Any, other_name: str):
     """``grad`` and the saved forward array, validated, in one compute dtype."""
     xp, backend = namespace(func, grad, other)
-    g, g_result = float_array(xp, grad, func, "grad")
-    o, o_result = float_array(xp, other, func, other_name)
+    half = half_storage(backend)
+    g, g_result = float_array(xp, grad, func, "grad", half)
+    o, o_result = float_array(xp, other, func, other_name, half)
     compute = np.result_type(g.dtype, o.dtype)
     result = np.result_type(g_result, o_result)
     return xp, backend, g.astype(compute, copy=False), o.astype(compute, copy=False), result
@@ -90,7 +91,7 @@ def logsumexp(x: Any, /, *, axis: int = -1, keepdims: bool = False) -> Any:
     """
     func = "logsumexp"
     xp, backend = namespace(func, x)
-    a, result = float_array(xp, x, func)
+    a, result = float_array(xp, x, func, half_storage=half_storage(backend))
     lay = layout(a.shape, axis, func)
     out = xp.empty(lay.rows, a.dtype)
     backend.logsumexp_fwd(to_rows(xp, a, lay), out)

@@ -17,17 +17,21 @@ from numpy.exceptions import AxisError
 _NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def compute_dtypes(dtype: np.dtype, func: str, name: str = "x") -> tuple[np.dtype, np.dtype]:
-    """``(compute dtype, result dtype)`` for an input dtype (DESIGN section 5).
+def compute_dtypes(
+    dtype: np.dtype, func: str, name: str = "x", half_storage: bool = False
+) -> tuple[np.dtype, np.dtype]:
+    """``(dtype handed to the backend, result dtype)`` for an input dtype (DESIGN section 5).
 
     float32/float64 run natively; float16 computes in float32 and returns
-    float16; integers and bools promote to float64 as NumPy does.
+    float16 (a backend with ``half_storage`` takes float16 arrays as they are,
+    loading and storing half and computing in float32; the others get float32
+    copies); integers and bools promote to float64 as NumPy does.
     """
     dtype = np.dtype(dtype)
     if dtype in _NATIVE:
         return dtype, dtype
     if dtype == np.float16:
-        return np.dtype(np.float32), dtype
+        return (dtype if half_storage else np.dtype(np.float32)), dtype
     if dtype.kind in "biu":
         return np.dtype(np.float64), np.dtype(np.float64)
     raise TypeError(
@@ -36,13 +40,15 @@ def compute_dtypes(dtype: np.dtype, func: str, name: str = "x") -> tuple[np.dtyp
     )
 
 
-def float_array(xp: Any, x: Any, func: str, name: str = "x") -> tuple[Any, np.dtype]:
-    """``x`` as an array of its compute dtype, and the dtype of the result."""
+def float_array(
+    xp: Any, x: Any, func: str, name: str = "x", half_storage: bool = False
+) -> tuple[Any, np.dtype]:
+    """``x`` as an array of the dtype the backend takes, and the dtype of the result."""
     try:
         a = xp.asarray(x)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{func}: {name} is not an array: {exc}") from None
-    compute, result = compute_dtypes(a.dtype, func, name)
+    compute, result = compute_dtypes(a.dtype, func, name, half_storage)
     if a.dtype != compute:
         a = a.astype(compute)
     return a, result
@@ -133,12 +139,14 @@ def same_shape(func: str, **arrays: Any) -> None:
 
 
 def check_tau(xp: Any, tau: Any, lay: Rows, dtype: np.dtype, func: str) -> tuple[Any, tuple[int, ...]]:
-    """``tau`` as a ``(rows,)`` (or ``(1,)`` for a scalar) array of ``dtype``,
-    and ``tau``'s own shape.
+    """``tau`` as a ``(rows,)`` (or ``(1,)`` for a scalar) array of ``dtype``
+    (float32 for float16 data), and ``tau``'s own shape.
 
     Every value must be finite and > 0 once in ``dtype`` (so -0.0, NaN, inf
     and values that underflow to 0 are rejected).
     """
+    if np.dtype(dtype) == np.float16:
+        dtype = np.dtype(np.float32)  # half data computes in float32
     t = xp.asarray(tau)
     if t.dtype.kind not in "biuf":
         raise TypeError(f"{func}: tau must be a real number or array, got dtype {t.dtype}")
@@ -167,3 +175,13 @@ def sum_to_shape(xp: Any, a: Any, shape: tuple[int, ...]) -> Any:
     if axes:
         a = a.sum(axis=axes, keepdims=True)
     return a.reshape(shape)
+
+
+def half_storage(backend: Any) -> bool:
+    """Whether ``backend`` takes float16 arrays as they are."""
+    return bool(getattr(backend, "HALF_STORAGE", False))
+
+
+def compute_float(dtype: np.dtype) -> np.dtype:
+    """The arithmetic dtype of data stored as ``dtype`` (float32 for float16)."""
+    return np.dtype(np.float32) if np.dtype(dtype) == np.float16 else np.dtype(dtype)
