@@ -62,6 +62,13 @@ def helper(func):
     return njit(inline="always", **JIT_OPTIONS)(func)
 
 
+def part(func):
+    """Compile a large piece of a block function on its own (called, not
+    inlined): the Numba inliner mishandles loops nested in branches of inlined
+    code, and a call per block costs nothing."""
+    return njit(**JIT_OPTIONS)(func)
+
+
 def summing(func):
     """Compile a reduction helper with the ``reassoc`` flag alone."""
     return njit(**SUM_OPTIONS)(func)

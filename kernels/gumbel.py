@@ -15,9 +15,9 @@ import numba
 import numpy as np
 from numba.extending import overload
 
-from ._jit import helper, row_kernel, select
-from ._vmath import vlog, vlog_pos
-from .softmax import exp_inplace, row_dot, row_max, row_sum, shift_rows
+from ._jit import helper, maximum, part, row_kernel, select
+from ._vmath import vexp, vlog, vlog_pos
+from .softmax import LONG_ROW, exp_inplace, row_dot, row_max, row_sum, shift_rows
 from .philox import philox4x32_10, uniform_f32, uniform_f64
 
 _LO32 = np.uint64(0xFFFFFFFF)
@@ -248,6 +248,9 @@ def gumbel_softmax_fwd(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mode, nois
     ``hard`` the output is the one-hot of the lowest index of ``max y`` (a NaN
     row for a NaN row) and ``y`` goes to ``out_soft`` when that is not empty.
     """
+    if k >= LONG_ROW:
+        _gumbel_softmax_long_rows(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mode, noise, out_soft, hard)
+        return
     ob = out[r0 * k : r1 * k]
     maxima = np.empty(r1 - r0, x.dtype)
     shift_rows(x[r0 * k : r1 * k], ob, k, maxima)
@@ -266,22 +269,64 @@ def gumbel_softmax_fwd(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mode, nois
             orow[j] = (orow[j] - mz) / t
     exp_inplace(ob)
     for r in range(r1 - r0):
-        orow = ob[r * k : (r + 1) * k]
-        c = out.dtype.type(1) / row_sum(orow)
-        for j in range(k):
-            orow[j] *= c
-        if hard:
-            if out_soft.size > 0:
-                srow = out_soft[(r0 + r) * k : (r0 + r + 1) * k]
-                for j in range(k):
-                    srow[j] = orow[j]
-            my = row_max(orow)
-            a = first_index_of(orow, my)
-            fill = my - my
+        _normalise_row(ob[r * k : (r + 1) * k], out_soft, (r0 + r) * k, hard)
+
+
+@helper
+def _normalise_row(orow, out_soft, o, hard):
+    """``orow /= sum(orow)``; with ``hard``, the soft row to ``out_soft[o:]``
+    (when not empty) and the one-hot of its first maximum into ``orow`` (a NaN
+    row for a NaN row)."""
+    k = orow.size
+    c = orow.dtype.type(1) / row_sum(orow)
+    for j in range(k):
+        orow[j] *= c
+    if hard:
+        if out_soft.size > 0:
+            srow = out_soft[o : o + k]
             for j in range(k):
-                orow[j] = fill
-            if a < k:
-                orow[a] = fill + 1
+                srow[j] = orow[j]
+        my = row_max(orow)
+        a = first_index_of(orow, my)
+        fill = my - my
+        for j in range(k):
+            orow[j] = fill
+        if a < k:
+            orow[a] = fill + 1
+
+
+@part
+def _gumbel_softmax_long_rows(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mode, noise, out_soft, hard):
+    """The long-row path of :func:`gumbel_softmax_fwd`: the same arithmetic,
+    row by row, with the shift, the noise and the maximum of ``z`` in one pass
+    and the scaling fused into the exponential (two passes fewer)."""
+    words = word_scratch(out, k)
+    for r in range(r0, r1):
+        xr = x[r * k : (r + 1) * k]
+        orow = out[r * k : (r + 1) * k]
+        m = row_max(xr)
+        mz = x.dtype.type(-np.inf)
+        if noise_mode == 0:
+            philox_words(words, 0, k, k0, k1, np.uint64(0), row_id(row_ids, r))
+            for j in range(k):
+                z = (xr[j] - m) + gumbel_of(words[j])
+                orow[j] = z
+                mz = maximum(mz, z)
+        elif noise_mode == 1:
+            nr = noise[r * k : (r + 1) * k]
+            for j in range(k):
+                z = (xr[j] - m) + nr[j]
+                orow[j] = z
+                mz = maximum(mz, z)
+        else:
+            for j in range(k):
+                z = xr[j] - m
+                orow[j] = z
+                mz = maximum(mz, z)
+        t = tau_of(tau, r)
+        for j in range(k):
+            orow[j] = vexp((orow[j] - mz) / t)
+        _normalise_row(orow, out_soft, r * k, hard)
 
 
 @row_kernel

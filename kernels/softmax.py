@@ -35,6 +35,12 @@ vectorised (``reassoc``) reduction costs more than it saves there.  The order
 depends on the row length only, so results stay independent of chunking."""
 
 
+LONG_ROW = 256
+"""Rows at least this long run row by row, with the exponential fused into
+the pass that reads the input (one pass less over the row); shorter rows take
+their exponentials in one flat loop over a block of rows."""
+
+
 @summing
 def _vector_sum(x):
     s = x.dtype.type(0)
@@ -96,6 +102,17 @@ def shift_rows(x, out, k, maxima):
 @row_kernel
 def softmax_fwd(r0, r1, x, out, k, scale):
     """``out = scale[r] * softmax(x)`` per row; ``scale`` empty means 1."""
+    if k >= LONG_ROW:
+        for r in range(r0, r1):
+            xr = x[r * k : (r + 1) * k]
+            orow = out[r * k : (r + 1) * k]
+            m = row_max(xr)
+            for j in range(k):
+                orow[j] = vexp(xr[j] - m)
+            c = (scale[r] if scale.size > 0 else out.dtype.type(1)) / row_sum(orow)
+            for j in range(k):
+                orow[j] *= c
+        return
     xb = x[r0 * k : r1 * k]
     ob = out[r0 * k : r1 * k]
     maxima = np.empty(r1 - r0, x.dtype)
@@ -115,6 +132,15 @@ logsumexp_bwd = softmax_fwd
 @row_kernel
 def logsumexp_fwd(r0, r1, x, out, k):
     """``out[r] = log(sum(exp(x[r])))``."""
+    if k >= LONG_ROW:
+        e = np.empty(k, x.dtype)
+        for r in range(r0, r1):
+            xr = x[r * k : (r + 1) * k]
+            m = row_max(xr)
+            for j in range(k):
+                e[j] = vexp(xr[j] - m)
+            out[r] = m if np.isinf(m) else m + vlog(row_sum(e))
+        return
     e = np.empty((r1 - r0) * k, x.dtype)
     maxima = np.empty(r1 - r0, x.dtype)
     shift_rows(x[r0 * k : r1 * k], e, k, maxima)
