@@ -355,6 +355,9 @@ def categorical_fwd(r0, r1, x, out, k, s, k0, k1, row_ids):
     """Gumbel-Max: ``out[r * s + d]`` = lowest index of ``max_j (x_j - max x)
     + G(j, draw d)`` for ``d < s``; -1 for a row whose maximum is NaN or
     infinite (nothing valid to draw)."""
+    if k >= LONG_ROW:
+        _categorical_long_rows(r0, r1, x, out, k, s, k0, k1, row_ids)
+        return
     n = (r1 - r0) * k
     shifted = np.empty(n, x.dtype)
     z = np.empty(n, x.dtype)
@@ -368,3 +371,27 @@ def categorical_fwd(r0, r1, x, out, k, s, k0, k1, row_ids):
             zr = z[r * k : (r + 1) * k]
             valid = np.isfinite(maxima[r])
             out[(r0 + r) * s + d] = first_index_of(zr, row_max(zr)) if valid else -1
+
+
+@part
+def _categorical_long_rows(r0, r1, x, out, k, s, k0, k1, row_ids):
+    """The long-row path of :func:`categorical_fwd`: per row and draw, one pass
+    makes ``z`` and its maximum, a second finds the first index of it."""
+    words = word_scratch(x, k)
+    z = np.empty(k, x.dtype)
+    for r in range(r0, r1):
+        xr = x[r * k : (r + 1) * k]
+        m = row_max(xr)
+        valid = np.isfinite(m)
+        rid = row_id(row_ids, r)
+        for d in range(s):
+            if not valid:
+                out[r * s + d] = -1
+                continue
+            philox_words(words, 0, k, k0, k1, np.uint64(d), rid)
+            mz = x.dtype.type(-np.inf)
+            for j in range(k):
+                v = (xr[j] - m) + gumbel_of(words[j])
+                z[j] = v
+                mz = maximum(mz, v)
+            out[r * s + d] = first_index_of(z, mz)
