@@ -1,18 +1,22 @@
 """GPU backend: the backend contract of ``kernels/cpu.py`` on CuPy arrays.
 
 Every function takes 2-D C-contiguous ``(rows, K)`` CuPy arrays of one float
-dtype (float32 or float64; the public layer hands float16 over as float32)
-and writes into preallocated outputs, on the device that holds them and on
-CuPy's current stream.
+dtype (float16, float32 or float64) and writes into preallocated outputs, on
+the device that holds them and on CuPy's current stream.  float16 arrays are
+taken as they are (:data:`HALF_STORAGE`): the kernels load and store
+``__half`` and compute in float, so temperatures (``tau``) and the
+temperature gradient (``dtau``) of float16 data are float32 arrays, and the
+noise of float16 data is the float32 stream rounded to half.
 
 The kernels live in ``softmax.cu`` and ``gumbel.cu`` (with ``philox.cuh``),
 shipped as package data.  There is one loader: each source is read once per
 process through :mod:`importlib.resources`, its quoted ``#include`` lines
 replaced by the header text (so CuPy's on-disk kernel cache, keyed by the
 source text, sees every header change), and compiled once per device as a
-``cupy.RawModule`` whose ``name_expressions`` name every ``<float>`` and
-``<double>`` kernel.  Every scalar argument is a NumPy scalar of the exact C
-type of the kernel parameter (CuPy does not check them).
+``cupy.RawModule`` whose ``name_expressions`` name every ``<float>``,
+``<double>`` and ``<__half>`` kernel (the sources include ``<cuda_fp16.h>``,
+which CuPy's include path provides).  Every scalar argument is a NumPy scalar
+of the exact C type of the kernel parameter (CuPy does not check them).
 
 Importing this module imports no CuPy and compiles nothing; the first call
 imports CuPy (``ImportError`` naming the package to install when it is
@@ -40,6 +44,9 @@ from typing import Any
 import numpy as np
 
 name = "cuda"
+
+HALF_STORAGE = True
+"""float16 arrays reach this backend unconverted (see the module docstring)."""
 
 WARP_MAX_K = 1024
 """Rows up to this many elements get a warp (or less) each; longer rows a block."""
@@ -71,7 +78,16 @@ COMPILE_OPTIONS = ("-std=c++17",)
 """NVRTC options: no ``--use_fast_math`` (it flushes denormals and uses the
 approximate logf/expf, which would break the noise tail and -inf masking)."""
 
-_CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+_CTYPES = {
+    np.dtype(np.float32): "float",
+    np.dtype(np.float64): "double",
+    np.dtype(np.float16): "__half",
+}
+"""The storage type each kernel template is instantiated on, per array dtype."""
+
+_COMPUTE = {np.dtype(np.float16): np.dtype(np.float32)}
+"""The dtype a kernel computes in, where it is not the storage dtype: its
+temperature and temperature-gradient arrays have this dtype."""
 
 KERNELS = {
     "softmax": (
@@ -87,13 +103,14 @@ KERNELS = {
 """The kernels of each source file (``<stem>.cu``)."""
 
 NAME_EXPRESSIONS = {
-    stem: tuple(f"{op}<{ctype}>" for op in ops for ctype in ("float", "double"))
+    stem: tuple(f"{op}<{ctype}>" for op in ops for ctype in _CTYPES.values())
     for stem, ops in KERNELS.items()
 }
 """The ``name_expressions`` each module is compiled with."""
 
-_NOISE_WORDS = {np.dtype(np.float32): 4, np.dtype(np.float64): 2}
-"""Elements per Philox block (the ``W`` of the stream mapping)."""
+_NOISE_WORDS = {np.dtype(np.float32): 4, np.dtype(np.float64): 2, np.dtype(np.float16): 4}
+"""Elements per Philox block (the ``W`` of the stream mapping; float16 data
+draws the float32 stream)."""
 
 _NULL = np.uint64(0)
 """A null pointer argument: 8 zero bytes, whatever CuPy does with ``None``."""
@@ -241,8 +258,15 @@ def _dtype(x: Any, op: str) -> np.dtype:
     _cupy()  # ImportError / RuntimeError first: without CuPy nothing below can work
     dtype = np.dtype(x.dtype)
     if dtype not in _CTYPES:
-        raise TypeError(f"{op}: the CUDA backend takes float32 or float64 arrays, got {dtype}")
+        raise TypeError(
+            f"{op}: the CUDA backend takes float16, float32 or float64 arrays, got {dtype}"
+        )
     return dtype
+
+
+def _compute(dtype: np.dtype) -> np.dtype:
+    """The dtype the kernels of ``dtype`` data compute in (float32 for float16)."""
+    return _COMPUTE.get(np.dtype(dtype), np.dtype(dtype))
 
 
 def _input(x: Any, shape: tuple[int, ...], dtype: np.dtype, op: str, what: str) -> Any:
@@ -276,8 +300,9 @@ def _key(key: Any) -> tuple[np.uint32, np.uint32]:
 
 
 def _tau(tau: Any, rows: int, dtype: np.dtype, op: str) -> tuple[Any, np.int64]:
+    """``tau`` as a contiguous array of the compute dtype of ``dtype`` data, and its stride."""
     cupy = _cupy()
-    t = cupy.ascontiguousarray(cupy.asarray(tau, dtype=dtype).reshape(-1))
+    t = cupy.ascontiguousarray(cupy.asarray(tau, dtype=_compute(dtype)).reshape(-1))
     if t.size == 1:
         return t, np.int64(0)
     if t.size != rows:
@@ -383,8 +408,9 @@ def gumbel_softmax_fwd(
 ) -> None:
     """``out`` = Gumbel-Softmax sample of ``logits`` (its one-hot when ``hard``).
 
-    ``tau``: 1 or ``rows`` temperatures.  ``noise``: None (draw from ``key``
-    and ``row_ids`` at draw index 0), a ``(rows, K)`` array, or 0 (no noise).
+    ``tau``: 1 or ``rows`` temperatures (float32 for float16 data).  ``noise``:
+    None (draw from ``key`` and ``row_ids`` at draw index 0), a ``(rows, K)``
+    array of ``logits``' dtype, or 0 (no noise).
     ``out_soft``: None, or where the soft sample goes when ``hard``.
     """
     op = "gumbel_softmax_fwd"
@@ -434,7 +460,8 @@ def gumbel_softmax_fwd(
 
 def gumbel_softmax_bwd(g: Any, y_soft: Any, tau: Any, out: Any, dtau: Any) -> None:
     """``out`` = VJP of the Gumbel-Softmax given the soft sample; ``dtau`` (None
-    or ``(rows,)``) = the per-row temperature gradient."""
+    or ``(rows,)``, float32 for float16 data, as ``tau``) = the per-row
+    temperature gradient."""
     op = "gumbel_softmax_bwd"
     dtype = _dtype(y_soft, op)
     rows, k = y_soft.shape
@@ -442,7 +469,7 @@ def gumbel_softmax_bwd(g: Any, y_soft: Any, tau: Any, out: Any, dtau: Any) -> No
     y_soft = _input(y_soft, (rows, k), dtype, op, "y_soft")
     _output(out, (rows, k), dtype, op, "out")
     if dtau is not None:
-        _output(dtau, (rows,), dtype, op, "dtau")
+        _output(dtau, (rows,), _compute(dtype), op, "dtau")
     if rows == 0:
         return
     with out.device:

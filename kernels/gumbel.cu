@@ -7,6 +7,13 @@
 // ("quads": 4 float32 or 2 float64 elements), so every block is generated
 // once, in registers, and never materialised in memory.
 //
+// Every kernel is a template on the storage type S of its float arrays and
+// computes in T = Storage<S>::T (softmax.cu).  __half data computes in float,
+// noise included: its noise is the float32 stream (word j % 4 of block j / 4)
+// and a half output is the float value rounded once, so each half result is
+// the float kernel's result on the half-rounded input, rounded.  Temperatures
+// and the temperature gradient are arrays of T (float for half data).
+//
 // The row kernels use the geometry of softmax.cu (the `lanes` argument, a
 // warp or a block per row, grid-stride over rows), counting Philox blocks
 // instead of elements when sizing the warp groups.  Each thread caches QUADS
@@ -14,7 +21,10 @@
 // elements with a warp, 16384 with a block).  Beyond that, gumbel_softmax_fwd
 // keeps the intermediate values of a block in the output row itself, which
 // the same thread rewrites later (no temporary array, no noise drawn twice),
-// and categorical_fwd re-reads the logits for each draw.
+// and categorical_fwd re-reads the logits for each draw.  A __half output row
+// cannot hold float intermediates, so for half data gumbel_softmax_fwd instead
+// recomputes the uncached z (logits and noise, the noise drawn again) in each
+// later pass; only rows of more than 16384 elements have uncached blocks.
 
 #ifndef GUMBEL_NP_GUMBEL_CU
 #define GUMBEL_NP_GUMBEL_CU
@@ -37,16 +47,36 @@ __device__ __forceinline__ bool is_finite(T x) {
     return x - x == T(0);
 }
 
+// Philox block q of a row's draw-0 stream when noise_mode is 0 (otherwise no
+// noise is drawn and the block is unused).
+__device__ __forceinline__ Philox4 mode_block(int noise_mode, u32 k0, u32 k1, i64 rid, i64 q) {
+    Philox4 p = {{0u, 0u, 0u, 0u}};
+    if (noise_mode == 0) p = stream_block(k0, k1, rid, static_cast<u64>(q), 0u);
+    return p;
+}
+
+// The noise of element j (word w of its block p) of a Gumbel-Softmax row:
+// drawn (noise_mode 0), read from nr (1) or none (2).
+template <typename S>
+__device__ __forceinline__ typename Storage<S>::T mode_noise(int noise_mode, const Philox4& p,
+                                                             int w, const S* nr, i64 j) {
+    typedef typename Storage<S>::T T;
+    return noise_mode == 0   ? Noise<T>::gumbel(p, w)
+           : noise_mode == 1 ? Storage<S>::load(nr[j])
+                             : T(0);
+}
+
 }  // namespace gnp
 
 // Standard Gumbel noise: out[r, j] = Gumbel(key, rid, j, draw), rid = row_ids[r]
 // (or r when row_ids is null).  One thread per Philox block, flat over the
 // whole (rows, k) array: no reduction, so no row geometry.
-template <typename T>
-__global__ void GNP_BOUNDS gumbel_fwd(T* __restrict__ out, gnp::i64 rows, gnp::i64 k,
+template <typename S>
+__global__ void GNP_BOUNDS gumbel_fwd(S* __restrict__ out, gnp::i64 rows, gnp::i64 k,
                                       gnp::u32 k0, gnp::u32 k1,
                                       const gnp::i64* __restrict__ row_ids, gnp::u32 draw) {
     using namespace gnp;
+    typedef typename Storage<S>::T T;
     constexpr int W = Noise<T>::W;
     const i64 nq = (k + W - 1) / W;
     const i64 total = rows * nq;
@@ -55,11 +85,11 @@ __global__ void GNP_BOUNDS gumbel_fwd(T* __restrict__ out, gnp::i64 rows, gnp::i
         const i64 r = t / nq;
         const i64 q = t - r * nq;
         const Philox4 p = stream_block(k0, k1, row_id(row_ids, r), static_cast<u64>(q), draw);
-        T* o = out + r * k + q * W;
+        S* o = out + r * k + q * W;
         const i64 left = k - q * W;
 #pragma unroll
         for (int w = 0; w < W; ++w) {
-            if (w < left) o[w] = Noise<T>::gumbel(p, w);
+            if (w < left) o[w] = Storage<S>::store(Noise<T>::gumbel(p, w));
         }
     }
 }
@@ -71,14 +101,19 @@ __global__ void GNP_BOUNDS gumbel_fwd(T* __restrict__ out, gnp::i64 rows, gnp::i
 // nothing.  tau_r = tau[r * tau_stride] (tau_stride 0: one temperature).
 // hard == 0: out = y.  hard != 0: out = one-hot of the lowest index of max_j
 // y_j (a NaN row if y holds NaN), and y goes to out_soft unless it is null.
-template <typename T>
+template <typename S>
 __global__ void GNP_BOUNDS gumbel_softmax_fwd(
-    const T* __restrict__ logits, T* __restrict__ out, gnp::i64 rows, gnp::i64 k, gnp::u32 k0,
-    gnp::u32 k1, const gnp::i64* __restrict__ row_ids, const T* __restrict__ tau,
-    gnp::i64 tau_stride, int noise_mode, const T* __restrict__ noise, T* __restrict__ out_soft,
-    int hard, int lanes) {
+    const S* __restrict__ logits, S* __restrict__ out, gnp::i64 rows, gnp::i64 k, gnp::u32 k0,
+    gnp::u32 k1, const gnp::i64* __restrict__ row_ids,
+    const typename gnp::Storage<S>::T* __restrict__ tau, gnp::i64 tau_stride, int noise_mode,
+    const S* __restrict__ noise, S* __restrict__ out_soft, int hard, int lanes) {
     using namespace gnp;
+    typedef typename Storage<S>::T T;
+    typedef Storage<S> St;
     constexpr int W = Noise<T>::W;
+    // Whether the output row can hold the compute values of the uncached
+    // blocks between passes (else they are computed again from the logits).
+    constexpr bool SCRATCH = sizeof(S) == sizeof(T);
     const Rows g = rows_of(lanes);
     for (i64 r0 = g.first; r0 < rows; r0 += g.step) {
         const i64 r = r0 + g.sub;
@@ -87,9 +122,9 @@ __global__ void GNP_BOUNDS gumbel_softmax_fwd(
         const i64 nq = (kr + W - 1) / W;
         const int n = slots<QUADS>(nq, g.width);
         const i64 tail = g.rank + static_cast<i64>(QUADS) * g.width;  // first uncached block
-        const T* lr = logits + r * k;
-        const T* nr = noise_mode == 1 ? noise + r * k : noise;
-        T* outr = out + r * k;
+        const S* lr = logits + r * k;
+        const S* nr = noise_mode == 1 ? noise + r * k : noise;
+        S* outr = out + r * k;
 
         // Pass 1: m = max logits.
         T c[QUADS][W];
@@ -98,7 +133,9 @@ __global__ void GNP_BOUNDS gumbel_softmax_fwd(
             if (i >= n) break;
             const i64 j0 = (g.rank + static_cast<i64>(i) * g.width) * W;
 #pragma unroll
-            for (int w = 0; w < W; ++w) c[i][w] = j0 + w < kr ? lr[j0 + w] : -Num<T>::inf();
+            for (int w = 0; w < W; ++w) {
+                c[i][w] = j0 + w < kr ? St::load(lr[j0 + w]) : -Num<T>::inf();
+            }
         }
         T m = -Num<T>::inf();
 #pragma unroll
@@ -108,11 +145,12 @@ __global__ void GNP_BOUNDS gumbel_softmax_fwd(
             for (int w = 0; w < W; ++w) m = max_nan(m, c[i][w]);
         }
         for (i64 j = tail * W; j < kr; j += static_cast<i64>(g.width) * W) {
-            for (int w = 0; w < W && j + w < kr; ++w) m = max_nan(m, lr[j + w]);
+            for (int w = 0; w < W && j + w < kr; ++w) m = max_nan(m, St::load(lr[j + w]));
         }
         m = row_reduce(m, MaxOp(), -Num<T>::inf(), lanes);
 
-        // Pass 2: z = (logits - m) + noise, mz = max z (uncached z go to out).
+        // Pass 2: z = (logits - m) + noise, mz = max z (uncached z go to out
+        // when SCRATCH).
         const i64 rid = valid ? row_id(row_ids, r) : 0;
         T mz = -Num<T>::inf();
 #pragma unroll
@@ -120,38 +158,31 @@ __global__ void GNP_BOUNDS gumbel_softmax_fwd(
             if (i >= n) break;
             const i64 q = g.rank + static_cast<i64>(i) * g.width;
             const i64 j0 = q * W;
-            Philox4 p = {{0u, 0u, 0u, 0u}};
-            if (noise_mode == 0) p = stream_block(k0, k1, rid, static_cast<u64>(q), 0u);
+            const Philox4 p = mode_block(noise_mode, k0, k1, rid, q);
 #pragma unroll
             for (int w = 0; w < W; ++w) {
                 if (j0 + w < kr) {
-                    const T gn = noise_mode == 0   ? Noise<T>::gumbel(p, w)
-                                 : noise_mode == 1 ? nr[j0 + w]
-                                                   : T(0);
-                    c[i][w] = (c[i][w] - m) + gn;
+                    c[i][w] = (c[i][w] - m) + mode_noise<S>(noise_mode, p, w, nr, j0 + w);
                     mz = max_nan(mz, c[i][w]);
                 }
             }
         }
         for (i64 q = tail; q < nq; q += g.width) {
-            Philox4 p = {{0u, 0u, 0u, 0u}};
-            if (noise_mode == 0) p = stream_block(k0, k1, rid, static_cast<u64>(q), 0u);
+            const Philox4 p = mode_block(noise_mode, k0, k1, rid, q);
 #pragma unroll
             for (int w = 0; w < W; ++w) {
                 const i64 j = q * W + w;
                 if (j < kr) {
-                    const T gn = noise_mode == 0   ? Noise<T>::gumbel(p, w)
-                                 : noise_mode == 1 ? nr[j]
-                                                   : T(0);
-                    const T z = (lr[j] - m) + gn;
-                    outr[j] = z;
+                    const T z = (St::load(lr[j]) - m) + mode_noise<S>(noise_mode, p, w, nr, j);
+                    if constexpr (SCRATCH) outr[j] = St::store(z);
                     mz = max_nan(mz, z);
                 }
             }
         }
         mz = row_reduce(mz, MaxOp(), -Num<T>::inf(), lanes);
 
-        // Pass 3: e = exp((z - mz) / tau), s = sum e.
+        // Pass 3: e = exp((z - mz) / tau), s = sum e (uncached e go to out
+        // when SCRATCH).
         const T t = valid ? tau[r * tau_stride] : T(1);
         T s = T(0);
 #pragma unroll
@@ -166,17 +197,32 @@ __global__ void GNP_BOUNDS gumbel_softmax_fwd(
                 }
             }
         }
-        for (i64 j = tail * W; j < kr; j += static_cast<i64>(g.width) * W) {
-            for (int w = 0; w < W && j + w < kr; ++w) {
-                const T e = exp_t((outr[j + w] - mz) / t);
-                outr[j + w] = e;
-                s += e;
+        if constexpr (SCRATCH) {
+            for (i64 j = tail * W; j < kr; j += static_cast<i64>(g.width) * W) {
+                for (int w = 0; w < W && j + w < kr; ++w) {
+                    const T e = exp_t((St::load(outr[j + w]) - mz) / t);
+                    outr[j + w] = St::store(e);
+                    s += e;
+                }
+            }
+        } else {
+            for (i64 q = tail; q < nq; q += g.width) {
+                const Philox4 p = mode_block(noise_mode, k0, k1, rid, q);
+#pragma unroll
+                for (int w = 0; w < W; ++w) {
+                    const i64 j = q * W + w;
+                    if (j < kr) {
+                        const T z = (St::load(lr[j]) - m) + mode_noise<S>(noise_mode, p, w, nr, j);
+                        s += exp_t((z - mz) / t);
+                    }
+                }
             }
         }
         s = row_reduce(s, SumOp(), T(0), lanes);
         const T f = T(1) / s;
 
-        // Pass 4: y = e * (1 / s), or its one-hot.
+        // Pass 4: y = e * (1 / s), or its one-hot.  Uncached e come from out
+        // (SCRATCH) or are computed again, so the tail loops run over blocks.
         if (!hard) {
 #pragma unroll
             for (int i = 0; i < QUADS; ++i) {
@@ -184,15 +230,31 @@ __global__ void GNP_BOUNDS gumbel_softmax_fwd(
                 const i64 j0 = (g.rank + static_cast<i64>(i) * g.width) * W;
 #pragma unroll
                 for (int w = 0; w < W; ++w) {
-                    if (j0 + w < kr) outr[j0 + w] = c[i][w] * f;
+                    if (j0 + w < kr) outr[j0 + w] = St::store(c[i][w] * f);
                 }
             }
-            for (i64 j = tail * W; j < kr; j += static_cast<i64>(g.width) * W) {
-                for (int w = 0; w < W && j + w < kr; ++w) outr[j + w] = outr[j + w] * f;
+            for (i64 q = tail; q < nq; q += g.width) {
+                Philox4 p = {{0u, 0u, 0u, 0u}};
+                if constexpr (!SCRATCH) p = mode_block(noise_mode, k0, k1, rid, q);
+#pragma unroll
+                for (int w = 0; w < W; ++w) {
+                    const i64 j = q * W + w;
+                    if (j < kr) {
+                        T e;
+                        if constexpr (SCRATCH) {
+                            e = St::load(outr[j]);
+                        } else {
+                            const T z =
+                                (St::load(lr[j]) - m) + mode_noise<S>(noise_mode, p, w, nr, j);
+                            e = exp_t((z - mz) / t);
+                        }
+                        outr[j] = St::store(e * f);
+                    }
+                }
             }
             continue;
         }
-        T* softr = out_soft != nullptr ? out_soft + r * k : out_soft;
+        S* softr = out_soft != nullptr ? out_soft + r * k : out_soft;
         ArgMax<T> best;
         best.v = -Num<T>::inf();
         best.i = k;
@@ -207,18 +269,32 @@ __global__ void GNP_BOUNDS gumbel_softmax_fwd(
                     ArgMax<T> y;
                     y.v = c[i][w] * f;
                     y.i = j0 + w;
-                    if (out_soft != nullptr) softr[y.i] = y.v;
+                    if (out_soft != nullptr) softr[y.i] = St::store(y.v);
                     best = arg(best, y);
                 }
             }
         }
-        for (i64 j = tail * W; j < kr; j += static_cast<i64>(g.width) * W) {
-            for (int w = 0; w < W && j + w < kr; ++w) {
-                ArgMax<T> y;
-                y.v = outr[j + w] * f;
-                y.i = j + w;
-                if (out_soft != nullptr) softr[y.i] = y.v;
-                best = arg(best, y);
+        for (i64 q = tail; q < nq; q += g.width) {
+            Philox4 p = {{0u, 0u, 0u, 0u}};
+            if constexpr (!SCRATCH) p = mode_block(noise_mode, k0, k1, rid, q);
+#pragma unroll
+            for (int w = 0; w < W; ++w) {
+                const i64 j = q * W + w;
+                if (j < kr) {
+                    T e;
+                    if constexpr (SCRATCH) {
+                        e = St::load(outr[j]);
+                    } else {
+                        const T z =
+                            (St::load(lr[j]) - m) + mode_noise<S>(noise_mode, p, w, nr, j);
+                        e = exp_t((z - mz) / t);
+                    }
+                    ArgMax<T> y;
+                    y.v = e * f;
+                    y.i = j;
+                    if (out_soft != nullptr) softr[y.i] = St::store(y.v);
+                    best = arg(best, y);
+                }
             }
         }
         ArgMax<T> none;
@@ -227,7 +303,7 @@ __global__ void GNP_BOUNDS gumbel_softmax_fwd(
         best = row_reduce(best, arg, none, lanes);
         const bool nan_row = is_nan(best.v);
         for (i64 j = g.rank; j < kr; j += g.width) {
-            outr[j] = nan_row ? Num<T>::nan() : (j == best.i ? T(1) : T(0));
+            outr[j] = St::store(nan_row ? Num<T>::nan() : (j == best.i ? T(1) : T(0)));
         }
     }
 }
@@ -235,20 +311,23 @@ __global__ void GNP_BOUNDS gumbel_softmax_fwd(
 // Gumbel-Softmax VJP, per row r: d = <g, y>, out_j = y_j (g_j - d) / tau_r, and,
 // when dtau is not null, dtau_r = -sum_j out_j log(y_j) over the j with
 // y_j != 0 (the temperature gradient, from y alone since out sums to zero).
-template <typename T>
-__global__ void GNP_BOUNDS gumbel_softmax_bwd(const T* __restrict__ g, const T* __restrict__ y,
-                                              const T* __restrict__ tau, gnp::i64 tau_stride,
-                                              T* __restrict__ out, T* __restrict__ dtau,
+template <typename S>
+__global__ void GNP_BOUNDS gumbel_softmax_bwd(const S* __restrict__ g, const S* __restrict__ y,
+                                              const typename gnp::Storage<S>::T* __restrict__ tau,
+                                              gnp::i64 tau_stride, S* __restrict__ out,
+                                              typename gnp::Storage<S>::T* __restrict__ dtau,
                                               gnp::i64 rows, gnp::i64 k, int lanes) {
     using namespace gnp;
+    typedef typename Storage<S>::T T;
+    typedef Storage<S> St;
     constexpr int N = Num<T>::CACHE / 2;
     const Rows rg = rows_of(lanes);
     for (i64 r0 = rg.first; r0 < rows; r0 += rg.step) {
         const i64 r = r0 + rg.sub;
         const i64 kr = r < rows ? k : 0;
-        const T* gr = g + r * k;
-        const T* yr = y + r * k;
-        T* outr = out + r * k;
+        const S* gr = g + r * k;
+        const S* yr = y + r * k;
+        S* outr = out + r * k;
         const int n = slots<N>(kr, rg.width);
         const i64 tail = rg.rank + static_cast<i64>(N) * rg.width;
         T cg[N], cy[N];
@@ -256,8 +335,8 @@ __global__ void GNP_BOUNDS gumbel_softmax_bwd(const T* __restrict__ g, const T* 
         for (int i = 0; i < N; ++i) {
             if (i >= n) break;
             const i64 j = rg.rank + static_cast<i64>(i) * rg.width;
-            cg[i] = j < kr ? gr[j] : T(0);
-            cy[i] = j < kr ? yr[j] : T(0);
+            cg[i] = j < kr ? St::load(gr[j]) : T(0);
+            cy[i] = j < kr ? St::load(yr[j]) : T(0);
         }
         T d = T(0);
 #pragma unroll
@@ -265,7 +344,7 @@ __global__ void GNP_BOUNDS gumbel_softmax_bwd(const T* __restrict__ g, const T* 
             if (i >= n) break;
             if (rg.rank + static_cast<i64>(i) * rg.width < kr) d += cg[i] * cy[i];
         }
-        for (i64 j = tail; j < kr; j += rg.width) d += gr[j] * yr[j];
+        for (i64 j = tail; j < kr; j += rg.width) d += St::load(gr[j]) * St::load(yr[j]);
         d = row_reduce(d, SumOp(), T(0), lanes);
 
         const T t = kr > 0 ? tau[r * tau_stride] : T(1);
@@ -276,14 +355,14 @@ __global__ void GNP_BOUNDS gumbel_softmax_bwd(const T* __restrict__ g, const T* 
             const i64 j = rg.rank + static_cast<i64>(i) * rg.width;
             if (j < kr) {
                 const T o = cy[i] * (cg[i] - d) / t;
-                outr[j] = o;
+                outr[j] = St::store(o);
                 if (cy[i] != T(0)) dt += o * log_t(cy[i]);
             }
         }
         for (i64 j = tail; j < kr; j += rg.width) {
-            const T yj = yr[j];
-            const T o = yj * (gr[j] - d) / t;
-            outr[j] = o;
+            const T yj = St::load(yr[j]);
+            const T o = yj * (St::load(gr[j]) - d) / t;
+            outr[j] = St::store(o);
             if (yj != T(0)) dt += o * log_t(yj);
         }
         if (dtau != nullptr) {
@@ -298,12 +377,14 @@ __global__ void GNP_BOUNDS gumbel_softmax_bwd(const T* __restrict__ g, const T* 
 // logits_j is NaN or +-inf.  Work item = (row, run of per_item draws), so a
 // few rows with many draws still fill the device; m and the shifted logits
 // of the row stay in registers across the draws of an item.
-template <typename T>
-__global__ void GNP_BOUNDS categorical_fwd(const T* __restrict__ logits, gnp::i64* __restrict__ out,
+template <typename S>
+__global__ void GNP_BOUNDS categorical_fwd(const S* __restrict__ logits, gnp::i64* __restrict__ out,
                                            gnp::i64 rows, gnp::i64 k, gnp::i64 nsamples,
                                            gnp::i64 per_item, gnp::u32 k0, gnp::u32 k1,
                                            const gnp::i64* __restrict__ row_ids, int lanes) {
     using namespace gnp;
+    typedef typename Storage<S>::T T;
+    typedef Storage<S> St;
     constexpr int W = Noise<T>::W;
     const i64 runs = (nsamples + per_item - 1) / per_item;
     const i64 items = rows * runs;
@@ -319,7 +400,7 @@ __global__ void GNP_BOUNDS categorical_fwd(const T* __restrict__ logits, gnp::i6
         const i64 nq = (kr + W - 1) / W;
         const int n = slots<QUADS>(nq, g.width);
         const i64 tail = g.rank + static_cast<i64>(QUADS) * g.width;
-        const T* lr = logits + r * k;
+        const S* lr = logits + r * k;
         i64* outr = out + r * nsamples;
 
         T c[QUADS][W];
@@ -328,7 +409,9 @@ __global__ void GNP_BOUNDS categorical_fwd(const T* __restrict__ logits, gnp::i6
             if (i >= n) break;
             const i64 j0 = (g.rank + static_cast<i64>(i) * g.width) * W;
 #pragma unroll
-            for (int w = 0; w < W; ++w) c[i][w] = j0 + w < kr ? lr[j0 + w] : -Num<T>::inf();
+            for (int w = 0; w < W; ++w) {
+                c[i][w] = j0 + w < kr ? St::load(lr[j0 + w]) : -Num<T>::inf();
+            }
         }
         T m = -Num<T>::inf();
 #pragma unroll
@@ -338,7 +421,7 @@ __global__ void GNP_BOUNDS categorical_fwd(const T* __restrict__ logits, gnp::i6
             for (int w = 0; w < W; ++w) m = max_nan(m, c[i][w]);
         }
         for (i64 j = tail * W; j < kr; j += static_cast<i64>(g.width) * W) {
-            for (int w = 0; w < W && j + w < kr; ++w) m = max_nan(m, lr[j + w]);
+            for (int w = 0; w < W && j + w < kr; ++w) m = max_nan(m, St::load(lr[j + w]));
         }
         m = row_reduce(m, MaxOp(), -Num<T>::inf(), lanes);
         const bool ok = valid && is_finite(m);
@@ -385,7 +468,7 @@ __global__ void GNP_BOUNDS categorical_fwd(const T* __restrict__ logits, gnp::i6
                     for (int w = 0; w < W; ++w) {
                         const i64 j = q * W + w;
                         if (j < kr) {
-                            const T z = (lr[j] - m) + Noise<T>::gumbel(p, w);
+                            const T z = (St::load(lr[j]) - m) + Noise<T>::gumbel(p, w);
                             if (z > best.v) {
                                 best.v = z;
                                 best.i = j;

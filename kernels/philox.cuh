@@ -13,7 +13,9 @@
 //   for float32 and 2 for float64;
 // * float32 uses word j % 4 of the block: u = (1 | (w >> 8)) * 2**-24;
 // * float64 uses words (2i, 2i + 1) for i = j % 2:
-//   x = (w[2i] << 32) | w[2i + 1], u = (1 | (x >> 11)) * 2**-53.
+//   x = (w[2i] << 32) | w[2i + 1], u = (1 | (x >> 11)) * 2**-53;
+// * float16 data draws the float32 stream (W = 4, the float32 uniform and
+//   Gumbel transform in float) and rounds the noise to half.
 //
 // Gumbel noise is -log(-log(u)) with the accurate logf/log (never __logf or
 // --use_fast_math: the upper tail comes from u close to 1, where -log(u) is a

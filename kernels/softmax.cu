@@ -4,9 +4,13 @@
 // logsumexp -inf and softmax NaN; a row holding +inf has logsumexp +inf and
 // softmax/log_softmax NaN.
 //
-// Layout: C-contiguous (rows, k) arrays of float or double, 64-bit indexing.
-// A float16 input never reaches these kernels: the public layer converts it to
-// float32 (and the result back), as on the CPU.
+// Layout: C-contiguous (rows, k) arrays of float, double or __half, 64-bit
+// indexing.  Each kernel is a template on its storage type S; it computes in
+// Storage<S>::T, which is S itself for float and double and float for __half:
+// half data is loaded and stored as __half (converted with __half2float and
+// __float2half_rn) and everything in between, the reductions included, runs
+// in float, exactly as the float instantiation does on the same values.  So a
+// half result is the float result on the half-rounded input, rounded once.
 //
 // Launch geometry (chosen by cuda.py, which must agree with the constants
 // below), the `lanes` argument:
@@ -28,6 +32,8 @@
 
 #ifndef GUMBEL_NP_SOFTMAX_CU
 #define GUMBEL_NP_SOFTMAX_CU
+
+#include <cuda_fp16.h>
 
 #include "philox.cuh"
 
@@ -58,6 +64,21 @@ struct Num<double> {
     static constexpr int CACHE = 16;
     __device__ static double inf() { return __longlong_as_double(0x7ff0000000000000ll); }
     __device__ static double nan() { return __longlong_as_double(0x7fffffffffffffffll); }
+};
+
+// Storage type S -> compute type T, and the conversions of loads and stores.
+template <typename S>
+struct Storage {
+    typedef S T;
+    __device__ static T load(S x) { return x; }
+    __device__ static S store(T x) { return x; }
+};
+
+template <>
+struct Storage<__half> {
+    typedef float T;
+    __device__ static float load(__half x) { return __half2float(x); }
+    __device__ static __half store(float x) { return __float2half_rn(x); }
 };
 
 __device__ __forceinline__ float exp_t(float x) { return expf(x); }
@@ -186,16 +207,18 @@ __device__ __forceinline__ int slots(i64 units, int width) {
 }
 
 // softmax (scale == nullptr) or scale[r] * softmax, the VJP of logsumexp.
-template <typename T>
-__device__ __forceinline__ void softmax_rows(const T* __restrict__ x, const T* __restrict__ scale,
-                                             T* __restrict__ out, i64 rows, i64 k, int lanes) {
+template <typename S>
+__device__ __forceinline__ void softmax_rows(const S* __restrict__ x, const S* __restrict__ scale,
+                                             S* __restrict__ out, i64 rows, i64 k, int lanes) {
+    typedef typename Storage<S>::T T;
+    typedef Storage<S> St;
     constexpr int N = Num<T>::CACHE;
     const Rows g = rows_of(lanes);
     for (i64 r0 = g.first; r0 < rows; r0 += g.step) {
         const i64 r = r0 + g.sub;
         const i64 kr = r < rows ? k : 0;  // an idle thread still joins the reductions
-        const T* xr = x + r * k;
-        T* outr = out + r * k;
+        const S* xr = x + r * k;
+        S* outr = out + r * k;
         const int n = slots<N>(kr, g.width);
         const i64 tail = g.rank + static_cast<i64>(N) * g.width;
         T c[N];
@@ -203,7 +226,7 @@ __device__ __forceinline__ void softmax_rows(const T* __restrict__ x, const T* _
         for (int i = 0; i < N; ++i) {
             if (i >= n) break;
             const i64 j = g.rank + static_cast<i64>(i) * g.width;
-            c[i] = j < kr ? xr[j] : -Num<T>::inf();
+            c[i] = j < kr ? St::load(xr[j]) : -Num<T>::inf();
         }
         T m = -Num<T>::inf();
 #pragma unroll
@@ -211,7 +234,7 @@ __device__ __forceinline__ void softmax_rows(const T* __restrict__ x, const T* _
             if (i >= n) break;
             m = max_nan(m, c[i]);
         }
-        for (i64 j = tail; j < kr; j += g.width) m = max_nan(m, xr[j]);
+        for (i64 j = tail; j < kr; j += g.width) m = max_nan(m, St::load(xr[j]));
         m = row_reduce(m, MaxOp(), -Num<T>::inf(), lanes);
 
         T s = T(0);
@@ -223,17 +246,19 @@ __device__ __forceinline__ void softmax_rows(const T* __restrict__ x, const T* _
                 s += c[i];
             }
         }
-        for (i64 j = tail; j < kr; j += g.width) s += exp_t(xr[j] - m);
+        for (i64 j = tail; j < kr; j += g.width) s += exp_t(St::load(xr[j]) - m);
         s = row_reduce(s, SumOp(), T(0), lanes);
 
-        const T f = (scale != nullptr && kr > 0 ? scale[r] : T(1)) / s;
+        const T f = (scale != nullptr && kr > 0 ? St::load(scale[r]) : T(1)) / s;
 #pragma unroll
         for (int i = 0; i < N; ++i) {
             if (i >= n) break;
             const i64 j = g.rank + static_cast<i64>(i) * g.width;
-            if (j < kr) outr[j] = c[i] * f;
+            if (j < kr) outr[j] = St::store(c[i] * f);
         }
-        for (i64 j = tail; j < kr; j += g.width) outr[j] = exp_t(xr[j] - m) * f;
+        for (i64 j = tail; j < kr; j += g.width) {
+            outr[j] = St::store(exp_t(St::load(xr[j]) - m) * f);
+        }
     }
 }
 
@@ -241,16 +266,18 @@ __device__ __forceinline__ void softmax_rows(const T* __restrict__ x, const T* _
 
 // out[r] = log(sum(exp(x[r]))) = m + log(sum(exp(x - m))), or m when m is
 // +-inf (the shifted sum is NaN then).
-template <typename T>
-__global__ void GNP_BOUNDS logsumexp_fwd(const T* __restrict__ x, T* __restrict__ out,
+template <typename S>
+__global__ void GNP_BOUNDS logsumexp_fwd(const S* __restrict__ x, S* __restrict__ out,
                                          gnp::i64 rows, gnp::i64 k, int lanes) {
     using namespace gnp;
+    typedef typename Storage<S>::T T;
+    typedef Storage<S> St;
     constexpr int N = Num<T>::CACHE;
     const Rows g = rows_of(lanes);
     for (i64 r0 = g.first; r0 < rows; r0 += g.step) {
         const i64 r = r0 + g.sub;
         const i64 kr = r < rows ? k : 0;
-        const T* xr = x + r * k;
+        const S* xr = x + r * k;
         const int n = slots<N>(kr, g.width);
         const i64 tail = g.rank + static_cast<i64>(N) * g.width;
         T c[N];
@@ -258,7 +285,7 @@ __global__ void GNP_BOUNDS logsumexp_fwd(const T* __restrict__ x, T* __restrict_
         for (int i = 0; i < N; ++i) {
             if (i >= n) break;
             const i64 j = g.rank + static_cast<i64>(i) * g.width;
-            c[i] = j < kr ? xr[j] : -Num<T>::inf();
+            c[i] = j < kr ? St::load(xr[j]) : -Num<T>::inf();
         }
         T m = -Num<T>::inf();
 #pragma unroll
@@ -266,7 +293,7 @@ __global__ void GNP_BOUNDS logsumexp_fwd(const T* __restrict__ x, T* __restrict_
             if (i >= n) break;
             m = max_nan(m, c[i]);
         }
-        for (i64 j = tail; j < kr; j += g.width) m = max_nan(m, xr[j]);
+        for (i64 j = tail; j < kr; j += g.width) m = max_nan(m, St::load(xr[j]));
         m = row_reduce(m, MaxOp(), -Num<T>::inf(), lanes);
 
         T s = T(0);
@@ -275,31 +302,33 @@ __global__ void GNP_BOUNDS logsumexp_fwd(const T* __restrict__ x, T* __restrict_
             if (i >= n) break;
             if (g.rank + static_cast<i64>(i) * g.width < kr) s += exp_t(c[i] - m);
         }
-        for (i64 j = tail; j < kr; j += g.width) s += exp_t(xr[j] - m);
+        for (i64 j = tail; j < kr; j += g.width) s += exp_t(St::load(xr[j]) - m);
         s = row_reduce(s, SumOp(), T(0), lanes);
-        if (r < rows && g.rank == 0) out[r] = is_inf(m) ? m : m + log_t(s);
+        if (r < rows && g.rank == 0) out[r] = St::store(is_inf(m) ? m : m + log_t(s));
     }
 }
 
 // out = exp(x - m) * (1 / sum(exp(x - m))) per row.
-template <typename T>
-__global__ void GNP_BOUNDS softmax_fwd(const T* __restrict__ x, T* __restrict__ out,
+template <typename S>
+__global__ void GNP_BOUNDS softmax_fwd(const S* __restrict__ x, S* __restrict__ out,
                                        gnp::i64 rows, gnp::i64 k, int lanes) {
-    gnp::softmax_rows<T>(x, nullptr, out, rows, k, lanes);
+    gnp::softmax_rows<S>(x, nullptr, out, rows, k, lanes);
 }
 
 // out = (x - m) - log(sum(exp(x - m))) per row.
-template <typename T>
-__global__ void GNP_BOUNDS log_softmax_fwd(const T* __restrict__ x, T* __restrict__ out,
+template <typename S>
+__global__ void GNP_BOUNDS log_softmax_fwd(const S* __restrict__ x, S* __restrict__ out,
                                            gnp::i64 rows, gnp::i64 k, int lanes) {
     using namespace gnp;
+    typedef typename Storage<S>::T T;
+    typedef Storage<S> St;
     constexpr int N = Num<T>::CACHE;
     const Rows g = rows_of(lanes);
     for (i64 r0 = g.first; r0 < rows; r0 += g.step) {
         const i64 r = r0 + g.sub;
         const i64 kr = r < rows ? k : 0;
-        const T* xr = x + r * k;
-        T* outr = out + r * k;
+        const S* xr = x + r * k;
+        S* outr = out + r * k;
         const int n = slots<N>(kr, g.width);
         const i64 tail = g.rank + static_cast<i64>(N) * g.width;
         T c[N];
@@ -307,7 +336,7 @@ __global__ void GNP_BOUNDS log_softmax_fwd(const T* __restrict__ x, T* __restric
         for (int i = 0; i < N; ++i) {
             if (i >= n) break;
             const i64 j = g.rank + static_cast<i64>(i) * g.width;
-            c[i] = j < kr ? xr[j] : -Num<T>::inf();
+            c[i] = j < kr ? St::load(xr[j]) : -Num<T>::inf();
         }
         T m = -Num<T>::inf();
 #pragma unroll
@@ -315,7 +344,7 @@ __global__ void GNP_BOUNDS log_softmax_fwd(const T* __restrict__ x, T* __restric
             if (i >= n) break;
             m = max_nan(m, c[i]);
         }
-        for (i64 j = tail; j < kr; j += g.width) m = max_nan(m, xr[j]);
+        for (i64 j = tail; j < kr; j += g.width) m = max_nan(m, St::load(xr[j]));
         m = row_reduce(m, MaxOp(), -Num<T>::inf(), lanes);
 
         T s = T(0);
@@ -327,7 +356,7 @@ __global__ void GNP_BOUNDS log_softmax_fwd(const T* __restrict__ x, T* __restric
                 s += exp_t(c[i]);
             }
         }
-        for (i64 j = tail; j < kr; j += g.width) s += exp_t(xr[j] - m);
+        for (i64 j = tail; j < kr; j += g.width) s += exp_t(St::load(xr[j]) - m);
         s = row_reduce(s, SumOp(), T(0), lanes);
 
         const T ls = log_t(s);
@@ -335,34 +364,38 @@ __global__ void GNP_BOUNDS log_softmax_fwd(const T* __restrict__ x, T* __restric
         for (int i = 0; i < N; ++i) {
             if (i >= n) break;
             const i64 j = g.rank + static_cast<i64>(i) * g.width;
-            if (j < kr) outr[j] = c[i] - ls;
+            if (j < kr) outr[j] = St::store(c[i] - ls);
         }
-        for (i64 j = tail; j < kr; j += g.width) outr[j] = (xr[j] - m) - ls;
+        for (i64 j = tail; j < kr; j += g.width) {
+            outr[j] = St::store((St::load(xr[j]) - m) - ls);
+        }
     }
 }
 
 // out = g[r] * softmax(x), the VJP of logsumexp (g has one value per row).
-template <typename T>
-__global__ void GNP_BOUNDS logsumexp_bwd(const T* __restrict__ g, const T* __restrict__ x,
-                                         T* __restrict__ out, gnp::i64 rows, gnp::i64 k,
+template <typename S>
+__global__ void GNP_BOUNDS logsumexp_bwd(const S* __restrict__ g, const S* __restrict__ x,
+                                         S* __restrict__ out, gnp::i64 rows, gnp::i64 k,
                                          int lanes) {
-    gnp::softmax_rows<T>(x, g, out, rows, k, lanes);
+    gnp::softmax_rows<S>(x, g, out, rows, k, lanes);
 }
 
 // out = y * (g - <g, y>) per row.
-template <typename T>
-__global__ void GNP_BOUNDS softmax_bwd(const T* __restrict__ g, const T* __restrict__ y,
-                                       T* __restrict__ out, gnp::i64 rows, gnp::i64 k,
+template <typename S>
+__global__ void GNP_BOUNDS softmax_bwd(const S* __restrict__ g, const S* __restrict__ y,
+                                       S* __restrict__ out, gnp::i64 rows, gnp::i64 k,
                                        int lanes) {
     using namespace gnp;
+    typedef typename Storage<S>::T T;
+    typedef Storage<S> St;
     constexpr int N = Num<T>::CACHE / 2;  // two cached arrays
     const Rows rg = rows_of(lanes);
     for (i64 r0 = rg.first; r0 < rows; r0 += rg.step) {
         const i64 r = r0 + rg.sub;
         const i64 kr = r < rows ? k : 0;
-        const T* gr = g + r * k;
-        const T* yr = y + r * k;
-        T* outr = out + r * k;
+        const S* gr = g + r * k;
+        const S* yr = y + r * k;
+        S* outr = out + r * k;
         const int n = slots<N>(kr, rg.width);
         const i64 tail = rg.rank + static_cast<i64>(N) * rg.width;
         T cg[N], cy[N];
@@ -370,8 +403,8 @@ __global__ void GNP_BOUNDS softmax_bwd(const T* __restrict__ g, const T* __restr
         for (int i = 0; i < N; ++i) {
             if (i >= n) break;
             const i64 j = rg.rank + static_cast<i64>(i) * rg.width;
-            cg[i] = j < kr ? gr[j] : T(0);
-            cy[i] = j < kr ? yr[j] : T(0);
+            cg[i] = j < kr ? St::load(gr[j]) : T(0);
+            cy[i] = j < kr ? St::load(yr[j]) : T(0);
         }
         T d = T(0);
 #pragma unroll
@@ -379,32 +412,36 @@ __global__ void GNP_BOUNDS softmax_bwd(const T* __restrict__ g, const T* __restr
             if (i >= n) break;
             if (rg.rank + static_cast<i64>(i) * rg.width < kr) d += cg[i] * cy[i];
         }
-        for (i64 j = tail; j < kr; j += rg.width) d += gr[j] * yr[j];
+        for (i64 j = tail; j < kr; j += rg.width) d += St::load(gr[j]) * St::load(yr[j]);
         d = row_reduce(d, SumOp(), T(0), lanes);
 #pragma unroll
         for (int i = 0; i < N; ++i) {
             if (i >= n) break;
             const i64 j = rg.rank + static_cast<i64>(i) * rg.width;
-            if (j < kr) outr[j] = cy[i] * (cg[i] - d);
+            if (j < kr) outr[j] = St::store(cy[i] * (cg[i] - d));
         }
-        for (i64 j = tail; j < kr; j += rg.width) outr[j] = yr[j] * (gr[j] - d);
+        for (i64 j = tail; j < kr; j += rg.width) {
+            outr[j] = St::store(St::load(yr[j]) * (St::load(gr[j]) - d));
+        }
     }
 }
 
 // out = g - exp(y) * sum(g) per row.
-template <typename T>
-__global__ void GNP_BOUNDS log_softmax_bwd(const T* __restrict__ g, const T* __restrict__ y,
-                                           T* __restrict__ out, gnp::i64 rows, gnp::i64 k,
+template <typename S>
+__global__ void GNP_BOUNDS log_softmax_bwd(const S* __restrict__ g, const S* __restrict__ y,
+                                           S* __restrict__ out, gnp::i64 rows, gnp::i64 k,
                                            int lanes) {
     using namespace gnp;
+    typedef typename Storage<S>::T T;
+    typedef Storage<S> St;
     constexpr int N = Num<T>::CACHE;
     const Rows rg = rows_of(lanes);
     for (i64 r0 = rg.first; r0 < rows; r0 += rg.step) {
         const i64 r = r0 + rg.sub;
         const i64 kr = r < rows ? k : 0;
-        const T* gr = g + r * k;
-        const T* yr = y + r * k;
-        T* outr = out + r * k;
+        const S* gr = g + r * k;
+        const S* yr = y + r * k;
+        S* outr = out + r * k;
         const int n = slots<N>(kr, rg.width);
         const i64 tail = rg.rank + static_cast<i64>(N) * rg.width;
         T cg[N];
@@ -412,7 +449,7 @@ __global__ void GNP_BOUNDS log_softmax_bwd(const T* __restrict__ g, const T* __r
         for (int i = 0; i < N; ++i) {
             if (i >= n) break;
             const i64 j = rg.rank + static_cast<i64>(i) * rg.width;
-            cg[i] = j < kr ? gr[j] : T(0);
+            cg[i] = j < kr ? St::load(gr[j]) : T(0);
         }
         T s = T(0);
 #pragma unroll
@@ -420,15 +457,17 @@ __global__ void GNP_BOUNDS log_softmax_bwd(const T* __restrict__ g, const T* __r
             if (i >= n) break;
             s += cg[i];
         }
-        for (i64 j = tail; j < kr; j += rg.width) s += gr[j];
+        for (i64 j = tail; j < kr; j += rg.width) s += St::load(gr[j]);
         s = row_reduce(s, SumOp(), T(0), lanes);
 #pragma unroll
         for (int i = 0; i < N; ++i) {
             if (i >= n) break;
             const i64 j = rg.rank + static_cast<i64>(i) * rg.width;
-            if (j < kr) outr[j] = cg[i] - exp_t(yr[j]) * s;
+            if (j < kr) outr[j] = St::store(cg[i] - exp_t(St::load(yr[j])) * s);
         }
-        for (i64 j = tail; j < kr; j += rg.width) outr[j] = gr[j] - exp_t(yr[j]) * s;
+        for (i64 j = tail; j < kr; j += rg.width) {
+            outr[j] = St::store(St::load(gr[j]) - exp_t(St::load(yr[j])) * s);
+        }
     }
 }
 

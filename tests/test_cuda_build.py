@@ -5,11 +5,14 @@ package (so a wheel that forgets a header fails here), copied to a scratch
 folder and compiled there:
 
 * each ``.cu`` file alone to PTX, with ``-I`` on the copied folder;
-* the text the loader in ``cuda.py`` hands NVRTC (headers inlined), with every
-  name expression of its ``RawModule`` instantiated by taking the kernel's
-  address (what NVRTC does with a name expression), to SASS objects for both
-  architectures, with ptxas asked to report local-memory use: the per-thread
-  caches and the Philox state must stay in registers.
+* the text the loader in ``cuda.py`` hands NVRTC (headers inlined, and
+  ``<cuda_fp16.h>`` included from the toolkit as NVRTC includes it from CuPy's
+  include path), with every name expression of its ``RawModule`` (the
+  ``float``, ``double`` and ``__half`` instantiation of each kernel)
+  instantiated by taking the kernel's address (what NVRTC does with a name
+  expression), to SASS objects for both architectures, with ptxas asked to
+  report local-memory use: the per-thread caches and the Philox state must
+  stay in registers.
 
 All compilations start at once in a module fixture (they take most of the
 time and run in parallel); the tests then check their results.
@@ -101,8 +104,22 @@ def test_loader_inlines_headers():
         text = cuda.source(stem)
         assert '#include "' not in text
         assert text.count("#define GUMBEL_NP_PHILOX_CUH") == 1
+        # The one system header: __half and its conversions (the kernels of
+        # float16 data load and store half and compute in float).
+        assert "#include <cuda_fp16.h>" in text
         for op in cuda.KERNELS[stem]:
             assert f" {op}(" in text
+
+
+def test_every_kernel_has_a_half_instantiation():
+    # float16 arrays reach the backend unconverted, so every kernel is built
+    # (and checked for spills below) for __half as well as float and double.
+    assert cuda.HALF_STORAGE is True
+    for stem in STEMS:
+        ops = cuda.KERNELS[stem]
+        expected = {f"{op}<{t}>" for op in ops for t in ("float", "double", "__half")}
+        assert set(cuda.NAME_EXPRESSIONS[stem]) == expected
+        assert len(cuda.NAME_EXPRESSIONS[stem]) == len(expected)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
