@@ -71,7 +71,7 @@ def draw_figure(path, probs, expectations, samples, category):
     one_hot = np.eye(k)[category]
     top = [("Categorical", probs)] + [(f"τ = {t:g}", e) for t, e in expectations.items()]
     bottom = [("Categorical", one_hot)] + [(f"τ = {t:g}", s) for t, s in samples.items()]
-    for col, ((t_title, t_vals), (b_title, b_vals)) in enumerate(zip(top, bottom)):
+    for col, ((t_title, t_vals), (_, b_vals)) in enumerate(zip(top, bottom)):
         color = "tab:gray" if col == 0 else "tab:blue"
         axes[0, col].bar(classes, t_vals, color=color)
         axes[0, col].set_title(t_title)

@@ -11,6 +11,7 @@ from ._dispatch import like_namespace, namespace
 from ._random import RNGLike, philox_key
 from ._validation import (
     Rows,
+    backward_inputs,
     check_row_ids,
     check_shape,
     check_tau,
@@ -325,13 +326,8 @@ def gumbel_softmax_backward(
     ()
     """
     func = "gumbel_softmax_backward"
-    xp, backend = namespace(func, grad, y_soft, tau)
-    half = half_storage(backend)
-    g, g_result = float_array(xp, grad, func, "grad", half)
-    y, y_result = float_array(xp, y_soft, func, "y_soft", half)
-    compute = np.result_type(g.dtype, y.dtype)
-    result = np.result_type(g_result, y_result)
-    g, y = g.astype(compute, copy=False), y.astype(compute, copy=False)
+    xp, backend, g, y, result = backward_inputs(func, grad, y_soft, "y_soft", tau)
+    compute = y.dtype
     same_shape(func, grad=g, y_soft=y)
     lay = layout(y.shape, axis, func)
     taus, tau_shape = check_tau(xp, tau, lay, compute, func)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any, Union
+from typing import Union
 
 import numpy as np
 

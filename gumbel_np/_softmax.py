@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 
 from ._dispatch import namespace
-from ._validation import float_array, half_storage, layout, same_shape, to_rows
+from ._validation import backward_inputs, float_array, half_storage, layout, same_shape, to_rows
 
 __all__ = [
     "log_softmax",
@@ -28,19 +27,8 @@ def _forward(func: str, op: str, x: Any, axis: int) -> Any:
     return lay.restore(xp, out).astype(result, copy=False)
 
 
-def _backward_pair(func: str, grad: Any, other: Any, other_name: str):
-    """``grad`` and the saved forward array, validated, in one compute dtype."""
-    xp, backend = namespace(func, grad, other)
-    half = half_storage(backend)
-    g, g_result = float_array(xp, grad, func, "grad", half)
-    o, o_result = float_array(xp, other, func, other_name, half)
-    compute = np.result_type(g.dtype, o.dtype)
-    result = np.result_type(g_result, o_result)
-    return xp, backend, g.astype(compute, copy=False), o.astype(compute, copy=False), result
-
-
 def _backward(func: str, op: str, grad: Any, y: Any, axis: int) -> Any:
-    xp, backend, g, yy, result = _backward_pair(func, grad, y, "y")
+    xp, backend, g, yy, result = backward_inputs(func, grad, y, "y")
     same_shape(func, grad=g, y=yy)
     lay = layout(yy.shape, axis, func)
     out = xp.empty(lay.shape2d(), yy.dtype)
@@ -210,7 +198,7 @@ def logsumexp_backward(grad: Any, x: Any, /, *, axis: int = -1, keepdims: bool =
     array([0.5, 1.5])
     """
     func = "logsumexp_backward"
-    xp, backend, g, a, result = _backward_pair(func, grad, x, "x")
+    xp, backend, g, a, result = backward_inputs(func, grad, x, "x")
     lay = layout(a.shape, axis, func)
     out_shape = lay.restore_batch(xp.empty(lay.rows, a.dtype), keepdims).shape
     try:

@@ -1,8 +1,9 @@
 """Every Numba option of the CPU kernels lives here.
 
-Kernels are plain functions decorated with :func:`helper` (called from other
-kernels, where LLVM inlines them) or turned into a serial/parallel pair of row drivers with
-:func:`row_kernel`.  Nothing compiles at import: Numba compiles each
+Kernels are plain functions: helpers (:func:`helper`, inlined into their
+callers at the Numba IR level), large pieces called once per block
+(:func:`part`), reductions (:func:`summing`), and block functions that
+:func:`row_kernel` turns into a serial/parallel pair of row drivers.  Nothing compiles at import: Numba compiles each
 specialisation lazily, on its first call.
 
 Decisions, with the measurement behind them (2-core AVX-512 x86, Numba 0.68):
@@ -57,7 +58,7 @@ def helper(func):
 
     Helpers inline at the Numba IR level: LLVM does not inline Numba's calls
     to other dispatchers, and a loop with a call in it does not vectorise
-    (noise was 20 ns per element before, 0.x after).
+    (float32 noise: 20 ns per value before, 1.5 ns after, one thread).
     """
     return njit(inline="always", **JIT_OPTIONS)(func)
 
