@@ -10,8 +10,11 @@ Decisions, with the measurement behind them (2-core AVX-512 x86, Numba 0.68):
 
 * ``error_model="numpy"``: division by zero gives inf/NaN as in NumPy instead
   of raising, and lets LLVM vectorise divisions.
+* 512-bit vectors (:func:`wide_vectors`) and explicit fused multiply-adds in
+  the polynomials (:func:`fma`): together 2.2x on the float32 exp.
 * No ``fastmath=True`` anywhere: it assumes no inf/NaN, and ``-inf`` masking
-  relies on them.  Only the row sums use the single flag ``reassoc``
+  relies on them.  Nor the ``contract`` flag: fusion left to LLVM could round
+  a loop's vector body and its scalar remainder differently.  Only the row sums use the single flag ``reassoc``
   (:func:`row_sum`), which lets LLVM vectorise the reduction; without it the
   sum stays scalar (about 8x slower on a 1024-float row).  The flag is kept off
   the polynomial log/exp, where reassociation would break the Cody-Waite
@@ -97,6 +100,52 @@ def _float_binary_intrinsic(llvm_name):
 
 maximum = _float_binary_intrinsic("llvm.maximum")
 """IEEE 754-2019 maximum: NaN-propagating, vectorisable."""
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """``a * b + c`` through ``llvm.fmuladd``: one fused multiply-add where the
+    CPU has one (every x86-64 with FMA3, every AArch64), a multiply and an add
+    elsewhere.  The choice is made per target, so the vector body and the
+    scalar remainder of a loop round alike.  Used only where written: the
+    kernels are compiled without the ``contract`` flag, so no other product
+    is fused behind the code's back."""
+    if a != b or a != c or a not in (numba.float32, numba.float64):
+        return None
+    sig = a(a, b, c)
+
+    def codegen(context, builder, signature, args):
+        t = args[0].type
+        suffix = ".f32" if t == ir.FloatType() else ".f64"
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(t, [t, t, t]), "llvm.fmuladd" + suffix
+        )
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+@intrinsic
+def wide_vectors(typingctx):
+    """Let LLVM vectorise the calling kernel with 512-bit registers.
+
+    LLVM tunes AVX-512 Intel cores to prefer 256-bit vectors
+    (``prefer-256-bit``); the function attribute ``prefer-vector-width=512``
+    lifts that for one function, not for the rest of the process's Numba
+    code.  Measured (Xeon, Sapphire Rapids class, one thread, float32 exp of
+    16 Ki values in L1): 1.19 ns per value at 256 bits, 0.78 at 512; with the
+    polynomials fused (:func:`fma`) 0.94 and 0.54.  On CPUs without 512-bit
+    vectors the attribute changes nothing.  Call it first in every compiled
+    kernel body (block functions, parts, reductions)."""
+    sig = numba.types.void()
+
+    def codegen(context, builder, signature, args):
+        # llvmlite's attribute set only admits argument-free attributes by
+        # name; a string attribute with a value is added to the set directly.
+        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @intrinsic

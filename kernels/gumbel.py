@@ -15,7 +15,7 @@ import numba
 import numpy as np
 from numba.extending import overload
 
-from ._jit import helper, maximum, part, row_kernel, select
+from ._jit import helper, maximum, part, row_kernel, select, wide_vectors
 from ._vmath import vexp, vlog, vlog_pos
 from .softmax import LONG_ROW, exp_inplace, row_dot, row_max, row_sum, shift_rows
 from .philox import philox4x32_10, uniform_f32, uniform_f64
@@ -233,6 +233,7 @@ def first_index_of(z, v):
 @row_kernel
 def gumbel_fwd(r0, r1, out, k, k0, k1, draw, row_ids):
     """Standard Gumbel noise of rows ``r0 <= r < r1`` into ``out`` (flat, rows x k)."""
+    wide_vectors()
     ob = out[r0 * k : r1 * k]
     words, cols = noise_scratch(ob, k, r1 - r0)
     block_noise(ob, r0, r1, k, k0, k1, draw, row_ids, words, cols, False)
@@ -248,6 +249,7 @@ def gumbel_softmax_fwd(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mode, nois
     ``hard`` the output is the one-hot of the lowest index of ``max y`` (a NaN
     row for a NaN row) and ``y`` goes to ``out_soft`` when that is not empty.
     """
+    wide_vectors()
     if k >= LONG_ROW:
         _gumbel_softmax_long_rows(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mode, noise, out_soft, hard)
         return
@@ -300,6 +302,7 @@ def _gumbel_softmax_long_rows(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mod
     """The long-row path of :func:`gumbel_softmax_fwd`: the same arithmetic,
     row by row, with the shift, the noise and the maximum of ``z`` in one pass
     and the scaling fused into the exponential (two passes fewer)."""
+    wide_vectors()
     words = word_scratch(out, k)
     for r in range(r0, r1):
         xr = x[r * k : (r + 1) * k]
@@ -334,6 +337,7 @@ def gumbel_softmax_bwd(r0, r1, g, y, out, k, tau, dtau):
     """VJP of ``softmax(z / tau)``: ``out = y (g - <g, y>) / tau`` and, when
     ``dtau`` is not empty, ``dtau[r] = -sum_j out_j log(y_j)`` (terms with
     ``y_j == 0`` count 0: ``y log y -> 0``)."""
+    wide_vectors()
     terms = np.empty(k if dtau.size > 0 else 0, y.dtype)
     for r in range(r0, r1):
         gr = g[r * k : (r + 1) * k]
@@ -355,6 +359,7 @@ def categorical_fwd(r0, r1, x, out, k, s, k0, k1, row_ids):
     """Gumbel-Max: ``out[r * s + d]`` = lowest index of ``max_j (x_j - max x)
     + G(j, draw d)`` for ``d < s``; -1 for a row whose maximum is NaN or
     infinite (nothing valid to draw)."""
+    wide_vectors()
     if k >= LONG_ROW:
         _categorical_long_rows(r0, r1, x, out, k, s, k0, k1, row_ids)
         return
@@ -377,6 +382,7 @@ def categorical_fwd(r0, r1, x, out, k, s, k0, k1, row_ids):
 def _categorical_long_rows(r0, r1, x, out, k, s, k0, k1, row_ids):
     """The long-row path of :func:`categorical_fwd`: per row and draw, one pass
     makes ``z`` and its maximum, a second finds the first index of it."""
+    wide_vectors()
     words = word_scratch(x, k)
     z = np.empty(k, x.dtype)
     for r in range(r0, r1):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import helper, maximum, row_kernel, summing
+from ._jit import helper, maximum, row_kernel, summing, wide_vectors
 from ._vmath import vexp, vlog
 
 
@@ -43,6 +43,7 @@ their exponentials in one flat loop over a block of rows."""
 
 @summing
 def _vector_sum(x):
+    wide_vectors()
     s = x.dtype.type(0)
     for j in range(x.size):
         s += x[j]
@@ -51,6 +52,7 @@ def _vector_sum(x):
 
 @summing
 def _vector_dot(x, y):
+    wide_vectors()
     s = x.dtype.type(0)
     for j in range(x.size):
         s += x[j] * y[j]
@@ -102,6 +104,7 @@ def shift_rows(x, out, k, maxima):
 @row_kernel
 def softmax_fwd(r0, r1, x, out, k, scale):
     """``out = scale[r] * softmax(x)`` per row; ``scale`` empty means 1."""
+    wide_vectors()
     if k >= LONG_ROW:
         for r in range(r0, r1):
             xr = x[r * k : (r + 1) * k]
@@ -132,6 +135,7 @@ logsumexp_bwd = softmax_fwd
 @row_kernel
 def logsumexp_fwd(r0, r1, x, out, k):
     """``out[r] = log(sum(exp(x[r])))``."""
+    wide_vectors()
     if k >= LONG_ROW:
         e = np.empty(k, x.dtype)
         for r in range(r0, r1):
@@ -153,6 +157,7 @@ def logsumexp_fwd(r0, r1, x, out, k):
 @row_kernel
 def log_softmax_fwd(r0, r1, x, out, k):
     """``out = x - logsumexp(x)`` per row, computed as ``(x - max) - log(sum)``."""
+    wide_vectors()
     ob = out[r0 * k : r1 * k]
     e = np.empty((r1 - r0) * k, x.dtype)
     maxima = np.empty(r1 - r0, x.dtype)
@@ -169,6 +174,7 @@ def log_softmax_fwd(r0, r1, x, out, k):
 @row_kernel
 def softmax_bwd(r0, r1, g, y, out, k):
     """``out = y * (g - <g, y>)`` per row."""
+    wide_vectors()
     for r in range(r0, r1):
         gr = g[r * k : (r + 1) * k]
         yr = y[r * k : (r + 1) * k]
@@ -181,6 +187,7 @@ def softmax_bwd(r0, r1, g, y, out, k):
 @row_kernel
 def log_softmax_bwd(r0, r1, g, y, out, k):
     """``out = g - exp(y) * sum(g)`` per row."""
+    wide_vectors()
     yb = y[r0 * k : r1 * k]
     ob = out[r0 * k : r1 * k]
     for i in range(ob.size):
