@@ -26,6 +26,9 @@ FULL_SIZES = [(4096, 1024), (65536, 128), (256, 50257), (1_000_000, 10)]
 QUICK_SIZES = [(512, 1024), (4096, 128), (16, 50257), (50_000, 10)]
 GPU_SIZES = [(65536, 1024), (16384, 32000), (4_000_000, 16)]
 GPU_QUICK_SIZES = [(4096, 1024), (1024, 32000), (250_000, 16)]
+OUT = "gumbel_np (out=)"
+"""The implementation name of gumbel_np writing into a preallocated ``out=``
+(as the memory copy and NumPy's in-place noise do)."""
 
 
 @dataclass
@@ -93,7 +96,7 @@ def set_threads(n: int) -> int:
     return n
 
 
-def median_time(fn: Callable[[], Any], repeat: int = 5, warmup: int = 1, min_time: float = 0.05) -> float:
+def median_time(fn: Callable[[], Any], repeat: int = 7, warmup: int = 1, min_time: float = 0.1) -> float:
     """Median wall time of ``fn()`` in seconds (CPU work only)."""
     for _ in range(warmup):
         fn()
@@ -145,14 +148,19 @@ def softmax_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = Non
     y, ly = gnp.softmax(x), gnp.log_softmax(x)
     n, nr = x.nbytes, gr.nbytes
     like = x[:1, :1]
+    buf, buf_r = xp.empty_like(x), xp.empty_like(gr)
+
+    def impls(call, out):
+        return {"gumbel_np": call, OUT: lambda: call(out=out)}
+
     cases = [
-        Case("softmax", "softmax", shape, 2 * n, {"gumbel_np": lambda: gnp.softmax(x)}),
-        Case("softmax", "log_softmax", shape, 2 * n, {"gumbel_np": lambda: gnp.log_softmax(x)}),
-        Case("softmax", "logsumexp", shape, n + nr, {"gumbel_np": lambda: gnp.logsumexp(x)}),
-        Case("softmax", "softmax_backward", shape, 3 * n, {"gumbel_np": lambda: gnp.softmax_backward(g, y)}),
-        Case("softmax", "log_softmax_backward", shape, 3 * n, {"gumbel_np": lambda: gnp.log_softmax_backward(g, ly)}),
-        Case("softmax", "logsumexp_backward", shape, 2 * n + nr, {"gumbel_np": lambda: gnp.logsumexp_backward(gr, x)}),
-        Case("softmax", "gumbel noise", shape, n, {"gumbel_np": lambda: gnp.gumbel(shape, rng=1, like=like)}),
+        Case("softmax", "softmax", shape, 2 * n, impls(lambda **o: gnp.softmax(x, **o), buf)),
+        Case("softmax", "log_softmax", shape, 2 * n, impls(lambda **o: gnp.log_softmax(x, **o), buf)),
+        Case("softmax", "logsumexp", shape, n + nr, impls(lambda **o: gnp.logsumexp(x, **o), buf_r)),
+        Case("softmax", "softmax_backward", shape, 3 * n, impls(lambda **o: gnp.softmax_backward(g, y, **o), buf)),
+        Case("softmax", "log_softmax_backward", shape, 3 * n, impls(lambda **o: gnp.log_softmax_backward(g, ly, **o), buf)),
+        Case("softmax", "logsumexp_backward", shape, 2 * n + nr, impls(lambda **o: gnp.logsumexp_backward(gr, x, **o), buf)),
+        Case("softmax", "gumbel noise", shape, n, impls(lambda **o: gnp.gumbel(shape, rng=1, like=like, **o), buf)),
     ]
     if xp is not np:
         return cases
@@ -190,10 +198,15 @@ def gumbel_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = None
     g = xp.asarray(rng.normal(size=shape).astype(np.float32))
     n = x.nbytes
     y_soft = gnp.gumbel_softmax(x, tau=TAU, rng=1)
+    buf, idx = xp.empty_like(x), xp.empty(shape[0], np.int64)
     soft = {"gumbel_np": lambda: gnp.gumbel_softmax(x, tau=TAU, rng=1)}
+    soft[OUT] = lambda: gnp.gumbel_softmax(x, tau=TAU, rng=1, out=buf)
     hard = {"gumbel_np": lambda: gnp.gumbel_softmax(x, tau=TAU, rng=1, hard=True)}
+    hard[OUT] = lambda: gnp.gumbel_softmax(x, tau=TAU, rng=1, hard=True, out=buf)
     bwd = {"gumbel_np": lambda: gnp.gumbel_softmax_backward(g, y_soft, tau=TAU)}
+    bwd[OUT] = lambda: gnp.gumbel_softmax_backward(g, y_soft, tau=TAU, out=buf)
     cat = {"gumbel_np": lambda: gnp.categorical(x, rng=1)}
+    cat[OUT] = lambda: gnp.categorical(x, rng=1, out=idx)
     cases = [
         Case("gumbel", "gumbel_softmax", shape, 2 * n, soft),
         Case("gumbel", "gumbel_softmax hard", shape, 2 * n, hard),

@@ -17,9 +17,11 @@ from ._validation import (
     check_tau,
     compute_dtypes,
     compute_float,
+    deliver,
     float_array,
     half_storage,
     layout,
+    output,
     same_shape,
     sum_to_shape,
     to_rows,
@@ -37,6 +39,7 @@ def gumbel(
     axis: int = -1,
     row_ids: Any = None,
     like: Any = None,
+    out: Any = None,
 ) -> Any:
     """Standard Gumbel(0, 1) noise from the counter-based Philox4x32-10 stream.
 
@@ -61,6 +64,10 @@ def gumbel(
         A CuPy array puts the noise on its device; None or a NumPy array
         gives a NumPy array.
 
+    out : ndarray, optional
+        Where to write the noise: an array of ``shape`` and ``dtype`` (NumPy,
+        or CuPy for the GPU), returned.  See "Output arrays" in the README.
+
     Returns
     -------
     ndarray
@@ -68,6 +75,9 @@ def gumbel(
 
     Raises
     ------
+    TypeError, ValueError
+        ``out`` of the wrong array type or dtype (TypeError), of the wrong
+        shape or read-only (ValueError).
     TypeError
         Bad ``rng``, ``dtype`` or ``like``; non-integer ``row_ids``.
     ValueError
@@ -109,7 +119,9 @@ def gumbel(
     """
     func = "gumbel"
     dims = check_shape(shape, func)
-    xp, backend = like_namespace(func, like)
+    xp, backend = like_namespace(func, like if out is None else out)
+    if like is not None and out is not None:
+        namespace(func, like, out)  # TypeError when they mix NumPy and CuPy
     try:
         want = np.dtype(dtype)
     except TypeError:
@@ -120,9 +132,9 @@ def gumbel(
     lay = layout(dims, axis, func)
     ids = check_row_ids(xp, row_ids, lay, func)
     key = philox_key(rng, func)
-    out = xp.empty(lay.shape2d(), compute)
-    backend.gumbel_fwd(out, key, ids)
-    return lay.restore(xp, out).astype(want, copy=False)
+    buf = output(xp, out, func, dims, want, compute, lay.shape2d(), lay.axis)
+    backend.gumbel_fwd(buf, key, ids)
+    return deliver(xp, lay.restore(xp, buf).astype(want, copy=False), out)
 
 
 def _sampler_layout(func: str, a: Any, axis: int) -> Rows:
@@ -164,6 +176,7 @@ def gumbel_softmax(
     noise: Any = None,
     row_ids: Any = None,
     return_soft: bool = False,
+    out: Any = None,
 ) -> Any:
     """Gumbel-Softmax (Concrete) sample, or its straight-through one-hot form.
 
@@ -193,6 +206,10 @@ def gumbel_softmax(
         Also return the soft sample (the input of
         :func:`gumbel_softmax_backward`).
 
+    out : ndarray, optional
+        Where to write ``y``: an array of the logits' shape and float dtype
+        (and array type), returned.  See "Output arrays" in the README.
+
     Returns
     -------
     y : ndarray
@@ -203,6 +220,9 @@ def gumbel_softmax(
 
     Raises
     ------
+    TypeError, ValueError
+        ``out`` of the wrong array type or dtype (TypeError), of the wrong
+        shape or read-only (ValueError).
     TypeError
         Unsupported array type or dtype, bad ``rng``.
     ValueError
@@ -250,7 +270,7 @@ def gumbel_softmax(
     array([[0.25, 0.75]])
     """
     func = "gumbel_softmax"
-    xp, backend = namespace(func, logits, noise, tau, row_ids)
+    xp, backend = namespace(func, logits, noise, tau, row_ids, out)
     half = half_storage(backend)
     a, result = float_array(xp, logits, func, "logits", half)
     lay = _sampler_layout(func, a, axis)
@@ -258,10 +278,10 @@ def gumbel_softmax(
     ids = check_row_ids(xp, row_ids, lay, func)
     nz = _noise_argument(xp, noise, rng, a, lay, func, half)
     key = philox_key(rng, func) if nz is None else None
-    out = xp.empty(lay.shape2d(), a.dtype)
+    buf = output(xp, out, func, a.shape, result, a.dtype, lay.shape2d(), lay.axis, (a, nz, taus))
     soft = xp.empty(lay.shape2d(), a.dtype) if (hard and return_soft) else None
-    backend.gumbel_softmax_fwd(to_rows(xp, a, lay), out, key, ids, taus, nz, soft, bool(hard))
-    y = lay.restore(xp, out).astype(result, copy=False)
+    backend.gumbel_softmax_fwd(to_rows(xp, a, lay), buf, key, ids, taus, nz, soft, bool(hard))
+    y = deliver(xp, lay.restore(xp, buf).astype(result, copy=False), out)
     if not return_soft:
         return y
     y_soft = y if soft is None else lay.restore(xp, soft).astype(result, copy=False)
@@ -269,7 +289,14 @@ def gumbel_softmax(
 
 
 def gumbel_softmax_backward(
-    grad: Any, y_soft: Any, /, *, tau: Any = 1.0, axis: int = -1, tau_grad: bool = False
+    grad: Any,
+    y_soft: Any,
+    /,
+    *,
+    tau: Any = 1.0,
+    axis: int = -1,
+    tau_grad: bool = False,
+    out: Any = None,
 ) -> Any:
     """Vector-Jacobian product of :func:`gumbel_softmax`, from the soft sample.
 
@@ -288,6 +315,11 @@ def gumbel_softmax_backward(
     tau_grad : bool, optional
         Also return ``dL/dtau``.
 
+    out : ndarray, optional
+        Where to write ``grad_logits``: an array of ``y_soft``'s shape and
+        float dtype (and array type), returned.  See "Output arrays" in the
+        README.
+
     Returns
     -------
     grad_logits : ndarray
@@ -298,6 +330,9 @@ def gumbel_softmax_backward(
 
     Raises
     ------
+    TypeError, ValueError
+        ``out`` of the wrong array type or dtype (TypeError), of the wrong
+        shape or read-only (ValueError).
     TypeError
         Unsupported array type or dtype, NumPy and CuPy mixed.
     ValueError
@@ -326,15 +361,15 @@ def gumbel_softmax_backward(
     ()
     """
     func = "gumbel_softmax_backward"
-    xp, backend, g, y, result = backward_inputs(func, grad, y_soft, "y_soft", tau)
+    xp, backend, g, y, result = backward_inputs(func, grad, y_soft, "y_soft", tau, out)
     compute = y.dtype
     same_shape(func, grad=g, y_soft=y)
     lay = layout(y.shape, axis, func)
     taus, tau_shape = check_tau(xp, tau, lay, compute, func)
-    out = xp.empty(lay.shape2d(), compute)
+    buf = output(xp, out, func, y.shape, result, compute, lay.shape2d(), lay.axis, (g, y, taus))
     dtau = xp.empty(lay.rows, compute_float(compute)) if tau_grad else None
-    backend.gumbel_softmax_bwd(to_rows(xp, g, lay), to_rows(xp, y, lay), taus, out, dtau)
-    dl = lay.restore(xp, out).astype(result, copy=False)
+    backend.gumbel_softmax_bwd(to_rows(xp, g, lay), to_rows(xp, y, lay), taus, buf, dtau)
+    dl = deliver(xp, lay.restore(xp, buf).astype(result, copy=False), out)
     if not tau_grad:
         return dl
     return dl, sum_to_shape(xp, dtau.reshape(lay.batch), tau_shape).astype(result, copy=False)
@@ -348,6 +383,7 @@ def categorical(
     num_samples: Any = None,
     rng: RNGLike = None,
     row_ids: Any = None,
+    out: Any = None,
 ) -> Any:
     """Exact categorical samples by the Gumbel-Max trick, one fused pass per draw.
 
@@ -367,6 +403,10 @@ def categorical(
     row_ids : array_like of int, optional
         Stream id of each row (batch shape); see :func:`gumbel`.
 
+    out : ndarray of int64, optional
+        Where to write the samples: an array of the result's shape (and array
+        type), returned.  See "Output arrays" in the README.
+
     Returns
     -------
     ndarray of int64
@@ -375,6 +415,9 @@ def categorical(
 
     Raises
     ------
+    TypeError, ValueError
+        ``out`` of the wrong array type or dtype (TypeError), of the wrong
+        shape or read-only (ValueError).
     TypeError
         Unsupported array type or dtype, bad ``rng`` or ``num_samples``.
     ValueError
@@ -404,7 +447,7 @@ def categorical(
     ((100000,), 0.8)
     """
     func = "categorical"
-    xp, backend = namespace(func, logits, row_ids)
+    xp, backend = namespace(func, logits, row_ids, out)
     a, _ = float_array(xp, logits, func, "logits", half_storage(backend))
     lay = _sampler_layout(func, a, axis)
     if num_samples is None:
@@ -421,10 +464,11 @@ def categorical(
     ids = check_row_ids(xp, row_ids, lay, func)
     key = philox_key(rng, func)
     a2 = to_rows(xp, a, lay)
-    out = xp.empty((lay.rows, s), np.int64)
-    backend.categorical_fwd(a2, out, key, ids)
+    shape = lay.batch if num_samples is None else lay.batch + (s,)
+    buf = output(xp, out, func, shape, np.dtype(np.int64), np.dtype(np.int64), (lay.rows, s), None, (a,))
+    backend.categorical_fwd(a2, buf, key, ids)
     if lay.rows:
-        bad = xp.flatnonzero(out[:, 0] < 0)
+        bad = xp.flatnonzero(buf[:, 0] < 0)
         if bad.size:
             r = int(bad[0])
             row = a2[r]
@@ -436,4 +480,4 @@ def categorical(
                 f"{func}: row {where} of logits {what} ({int(bad.size)} invalid row(s)); "
                 "there is no distribution to sample from"
             )
-    return out.reshape(lay.batch) if num_samples is None else out.reshape(lay.batch + (s,))
+    return deliver(xp, buf.reshape(shape), out)

@@ -6,7 +6,7 @@ from typing import Any
 
 
 from ._dispatch import namespace
-from ._validation import backward_inputs, float_array, half_storage, layout, same_shape, to_rows
+from ._validation import backward_inputs, deliver, float_array, half_storage, layout, output, same_shape, to_rows
 
 __all__ = [
     "log_softmax",
@@ -18,25 +18,25 @@ __all__ = [
 ]
 
 
-def _forward(func: str, op: str, x: Any, axis: int) -> Any:
-    xp, backend = namespace(func, x)
+def _forward(func: str, op: str, x: Any, axis: int, out: Any) -> Any:
+    xp, backend = namespace(func, x, out)
     a, result = float_array(xp, x, func, half_storage=half_storage(backend))
     lay = layout(a.shape, axis, func)
-    out = xp.empty(lay.shape2d(), a.dtype)
-    getattr(backend, op)(to_rows(xp, a, lay), out)
-    return lay.restore(xp, out).astype(result, copy=False)
+    buf = output(xp, out, func, a.shape, result, a.dtype, lay.shape2d(), lay.axis, (a,))
+    getattr(backend, op)(to_rows(xp, a, lay), buf)
+    return deliver(xp, lay.restore(xp, buf).astype(result, copy=False), out)
 
 
-def _backward(func: str, op: str, grad: Any, y: Any, axis: int) -> Any:
-    xp, backend, g, yy, result = backward_inputs(func, grad, y, "y")
+def _backward(func: str, op: str, grad: Any, y: Any, axis: int, out: Any) -> Any:
+    xp, backend, g, yy, result = backward_inputs(func, grad, y, "y", out)
     same_shape(func, grad=g, y=yy)
     lay = layout(yy.shape, axis, func)
-    out = xp.empty(lay.shape2d(), yy.dtype)
-    getattr(backend, op)(to_rows(xp, g, lay), to_rows(xp, yy, lay), out)
-    return lay.restore(xp, out).astype(result, copy=False)
+    buf = output(xp, out, func, yy.shape, result, yy.dtype, lay.shape2d(), lay.axis, (g, yy))
+    getattr(backend, op)(to_rows(xp, g, lay), to_rows(xp, yy, lay), buf)
+    return deliver(xp, lay.restore(xp, buf).astype(result, copy=False), out)
 
 
-def logsumexp(x: Any, /, *, axis: int = -1, keepdims: bool = False) -> Any:
+def logsumexp(x: Any, /, *, axis: int = -1, keepdims: bool = False, out: Any = None) -> Any:
     """Log of the sum of exponentials along an axis, computed stably.
 
     Parameters
@@ -47,6 +47,9 @@ def logsumexp(x: Any, /, *, axis: int = -1, keepdims: bool = False) -> Any:
         The axis to reduce.  Default ``-1``.
     keepdims : bool, optional
         Keep the reduced axis with length one.
+    out : ndarray, optional
+        Where to write the result: an array of the result's shape and dtype
+        (and array type), returned.  See "Output arrays" in the README.
 
     Returns
     -------
@@ -56,6 +59,9 @@ def logsumexp(x: Any, /, *, axis: int = -1, keepdims: bool = False) -> Any:
 
     Raises
     ------
+    TypeError, ValueError
+        ``out`` of the wrong array type or dtype (TypeError), of the wrong
+        shape or read-only (ValueError).
     TypeError
         Unsupported array type or dtype.
     numpy.exceptions.AxisError
@@ -78,15 +84,16 @@ def logsumexp(x: Any, /, *, axis: int = -1, keepdims: bool = False) -> Any:
     (2, 1)
     """
     func = "logsumexp"
-    xp, backend = namespace(func, x)
+    xp, backend = namespace(func, x, out)
     a, result = float_array(xp, x, func, half_storage=half_storage(backend))
     lay = layout(a.shape, axis, func)
-    out = xp.empty(lay.rows, a.dtype)
-    backend.logsumexp_fwd(to_rows(xp, a, lay), out)
-    return lay.restore_batch(out, keepdims).astype(result, copy=False)
+    shape = lay.restore_batch(xp.empty(lay.rows, a.dtype), keepdims).shape
+    buf = output(xp, out, func, shape, result, a.dtype, (lay.rows,), None, (a,))
+    backend.logsumexp_fwd(to_rows(xp, a, lay), buf)
+    return deliver(xp, lay.restore_batch(buf, keepdims).astype(result, copy=False), out)
 
 
-def softmax(x: Any, /, *, axis: int = -1) -> Any:
+def softmax(x: Any, /, *, axis: int = -1, out: Any = None) -> Any:
     """Softmax along an axis, computed stably.
 
     Parameters
@@ -95,6 +102,9 @@ def softmax(x: Any, /, *, axis: int = -1) -> Any:
         Input logits.
     axis : int, optional
         The axis along which the result sums to one.  Default ``-1``.
+    out : ndarray, optional
+        Where to write the result: an array of the result's shape and dtype
+        (and array type), returned.  See "Output arrays" in the README.
 
     Returns
     -------
@@ -103,6 +113,9 @@ def softmax(x: Any, /, *, axis: int = -1) -> Any:
 
     Raises
     ------
+    TypeError, ValueError
+        ``out`` of the wrong array type or dtype (TypeError), of the wrong
+        shape or read-only (ValueError).
     TypeError
         Unsupported array type or dtype.
     numpy.exceptions.AxisError
@@ -122,10 +135,10 @@ def softmax(x: Any, /, *, axis: int = -1) -> Any:
     >>> gnp.softmax(np.array([0.0, np.log(3.0), -np.inf])).round(6)
     array([0.25, 0.75, 0.  ])
     """
-    return _forward("softmax", "softmax_fwd", x, axis)
+    return _forward("softmax", "softmax_fwd", x, axis, out)
 
 
-def log_softmax(x: Any, /, *, axis: int = -1) -> Any:
+def log_softmax(x: Any, /, *, axis: int = -1, out: Any = None) -> Any:
     """Logarithm of the softmax along an axis, computed stably.
 
     Parameters
@@ -134,6 +147,9 @@ def log_softmax(x: Any, /, *, axis: int = -1) -> Any:
         Input logits.
     axis : int, optional
         The normalised axis.  Default ``-1``.
+    out : ndarray, optional
+        Where to write the result: an array of the result's shape and dtype
+        (and array type), returned.  See "Output arrays" in the README.
 
     Returns
     -------
@@ -142,6 +158,9 @@ def log_softmax(x: Any, /, *, axis: int = -1) -> Any:
 
     Raises
     ------
+    TypeError, ValueError
+        ``out`` of the wrong array type or dtype (TypeError), of the wrong
+        shape or read-only (ValueError).
     TypeError
         Unsupported array type or dtype.
     numpy.exceptions.AxisError
@@ -160,10 +179,12 @@ def log_softmax(x: Any, /, *, axis: int = -1) -> Any:
     >>> gnp.log_softmax(np.array([0.0, -1000.0]))
     array([    0., -1000.])
     """
-    return _forward("log_softmax", "log_softmax_fwd", x, axis)
+    return _forward("log_softmax", "log_softmax_fwd", x, axis, out)
 
 
-def logsumexp_backward(grad: Any, x: Any, /, *, axis: int = -1, keepdims: bool = False) -> Any:
+def logsumexp_backward(
+    grad: Any, x: Any, /, *, axis: int = -1, keepdims: bool = False, out: Any = None
+) -> Any:
     """Vector-Jacobian product of :func:`logsumexp`.
 
     Parameters
@@ -175,6 +196,9 @@ def logsumexp_backward(grad: Any, x: Any, /, *, axis: int = -1, keepdims: bool =
         The forward input.
     axis, keepdims
         As given to the forward call.
+    out : ndarray, optional
+        Where to write the result: an array of the result's shape and dtype
+        (and array type), returned.  See "Output arrays" in the README.
 
     Returns
     -------
@@ -183,6 +207,9 @@ def logsumexp_backward(grad: Any, x: Any, /, *, axis: int = -1, keepdims: bool =
 
     Raises
     ------
+    TypeError, ValueError
+        ``out`` of the wrong array type or dtype (TypeError), of the wrong
+        shape or read-only (ValueError).
     TypeError
         Unsupported array type or dtype, NumPy and CuPy mixed.
     ValueError
@@ -198,7 +225,7 @@ def logsumexp_backward(grad: Any, x: Any, /, *, axis: int = -1, keepdims: bool =
     array([0.5, 1.5])
     """
     func = "logsumexp_backward"
-    xp, backend, g, a, result = backward_inputs(func, grad, x, "x")
+    xp, backend, g, a, result = backward_inputs(func, grad, x, "x", out)
     lay = layout(a.shape, axis, func)
     out_shape = lay.restore_batch(xp.empty(lay.rows, a.dtype), keepdims).shape
     try:
@@ -207,12 +234,12 @@ def logsumexp_backward(grad: Any, x: Any, /, *, axis: int = -1, keepdims: bool =
         raise ValueError(
             f"{func}: grad of shape {g.shape} does not fit the logsumexp output shape {out_shape}"
         ) from None
-    out = xp.empty(lay.shape2d(), a.dtype)
-    backend.logsumexp_bwd(xp.ascontiguousarray(g).reshape(lay.rows), to_rows(xp, a, lay), out)
-    return lay.restore(xp, out).astype(result, copy=False)
+    buf = output(xp, out, func, a.shape, result, a.dtype, lay.shape2d(), lay.axis, (g, a))
+    backend.logsumexp_bwd(xp.ascontiguousarray(g).reshape(lay.rows), to_rows(xp, a, lay), buf)
+    return deliver(xp, lay.restore(xp, buf).astype(result, copy=False), out)
 
 
-def softmax_backward(grad: Any, y: Any, /, *, axis: int = -1) -> Any:
+def softmax_backward(grad: Any, y: Any, /, *, axis: int = -1, out: Any = None) -> Any:
     """Vector-Jacobian product of :func:`softmax`, from the forward output.
 
     Parameters
@@ -223,6 +250,9 @@ def softmax_backward(grad: Any, y: Any, /, *, axis: int = -1) -> Any:
         The forward output ``softmax(x, axis=axis)``.
     axis : int, optional
         As given to the forward call.
+    out : ndarray, optional
+        Where to write the result: an array of the result's shape and dtype
+        (and array type), returned.  See "Output arrays" in the README.
 
     Returns
     -------
@@ -231,6 +261,9 @@ def softmax_backward(grad: Any, y: Any, /, *, axis: int = -1) -> Any:
 
     Raises
     ------
+    TypeError, ValueError
+        ``out`` of the wrong array type or dtype (TypeError), of the wrong
+        shape or read-only (ValueError).
     TypeError
         Unsupported array type or dtype, NumPy and CuPy mixed.
     ValueError
@@ -245,10 +278,10 @@ def softmax_backward(grad: Any, y: Any, /, *, axis: int = -1) -> Any:
     >>> gnp.softmax_backward(np.array([1.0, 0.0]), np.array([0.25, 0.75]))
     array([ 0.1875, -0.1875])
     """
-    return _backward("softmax_backward", "softmax_bwd", grad, y, axis)
+    return _backward("softmax_backward", "softmax_bwd", grad, y, axis, out)
 
 
-def log_softmax_backward(grad: Any, y: Any, /, *, axis: int = -1) -> Any:
+def log_softmax_backward(grad: Any, y: Any, /, *, axis: int = -1, out: Any = None) -> Any:
     """Vector-Jacobian product of :func:`log_softmax`, from the forward output.
 
     Parameters
@@ -259,6 +292,9 @@ def log_softmax_backward(grad: Any, y: Any, /, *, axis: int = -1) -> Any:
         The forward output ``log_softmax(x, axis=axis)``.
     axis : int, optional
         As given to the forward call.
+    out : ndarray, optional
+        Where to write the result: an array of the result's shape and dtype
+        (and array type), returned.  See "Output arrays" in the README.
 
     Returns
     -------
@@ -267,6 +303,9 @@ def log_softmax_backward(grad: Any, y: Any, /, *, axis: int = -1) -> Any:
 
     Raises
     ------
+    TypeError, ValueError
+        ``out`` of the wrong array type or dtype (TypeError), of the wrong
+        shape or read-only (ValueError).
     TypeError
         Unsupported array type or dtype, NumPy and CuPy mixed.
     ValueError
@@ -281,4 +320,4 @@ def log_softmax_backward(grad: Any, y: Any, /, *, axis: int = -1) -> Any:
     >>> gnp.log_softmax_backward(np.array([1.0, 1.0]), np.log([0.25, 0.75]))
     array([ 0.5, -0.5])
     """
-    return _backward("log_softmax_backward", "log_softmax_bwd", grad, y, axis)
+    return _backward("log_softmax_backward", "log_softmax_bwd", grad, y, axis, out)

@@ -200,3 +200,54 @@ def backward_inputs(func: str, grad: Any, saved: Any, saved_name: str, *others: 
     compute = np.result_type(g.dtype, o.dtype)
     result = np.result_type(g_result, o_result)
     return xp, backend, g.astype(compute, copy=False), o.astype(compute, copy=False), result
+
+
+def output(
+    xp: Any,
+    out: Any,
+    func: str,
+    shape: tuple[int, ...],
+    result: np.dtype,
+    compute: np.dtype,
+    shape2d: tuple[int, ...],
+    axis: int | None = None,
+    inputs: tuple[Any, ...] = (),
+) -> Any:
+    """The array a kernel writes a result into, for an ``out=`` argument.
+
+    The result has ``shape`` and dtype ``result`` for the caller, and is
+    computed in ``compute`` as a C-contiguous ``shape2d`` array (with
+    ``axis`` moved last, when given).  Without ``out`` that is a new array.
+    With ``out`` (checked: same array type, shape and dtype, writeable) it is
+    ``out``'s own memory where that is already such an array and overlaps no
+    input, else a temporary that :func:`deliver` copies into ``out``.
+    """
+    if out is None:
+        return xp.empty(shape2d, compute)
+    if not isinstance(out, xp.ndarray):
+        raise TypeError(
+            f"{func}: out must be a {xp.__name__} array, not {type(out).__module__}.{type(out).__name__}"
+        )
+    if tuple(out.shape) != tuple(shape):
+        raise ValueError(f"{func}: out must have the result shape {tuple(shape)}, got shape {tuple(out.shape)}")
+    if np.dtype(out.dtype) != np.dtype(result):
+        raise TypeError(f"{func}: out must have the result dtype {np.dtype(result)}, got dtype {out.dtype}")
+    if not getattr(out.flags, "writeable", True):  # CuPy arrays are always writeable
+        raise ValueError(f"{func}: out is read-only")
+    if np.dtype(out.dtype) == np.dtype(compute) and not any(
+        xp.may_share_memory(out, a) for a in inputs if a is not None
+    ):
+        view = xp.moveaxis(out, axis, -1) if axis is not None else out
+        if view.flags.c_contiguous:
+            return view.reshape(shape2d)
+    return xp.empty(shape2d, compute)
+
+
+def deliver(xp: Any, res: Any, out: Any) -> Any:
+    """The returned array: ``res``, or ``out`` holding it (copied there when
+    the kernel wrote into a temporary)."""
+    if out is None:
+        return res
+    if not xp.may_share_memory(res, out):
+        xp.copyto(out, res)
+    return out

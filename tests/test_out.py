@@ -1,0 +1,153 @@
+"""``out=``: every array-returning function writes into a given array, with
+the same values as without it, whatever the array's layout, and rejects an
+unfit one with a message naming the function and the value."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import cupy_skip_reason
+
+import gumbel_np as gnp
+from gumbel_np._validation import output
+
+
+def _cases(xp, dtype):
+    """name -> (call taking out=, shape of the result, dtype of the result)."""
+    rng = np.random.default_rng(5)
+    x = xp.asarray(rng.normal(size=(7, 3, 40)).astype(dtype))
+    g = xp.asarray(rng.normal(size=x.shape).astype(dtype))
+    y = gnp.softmax(x, axis=1)
+    ly = gnp.log_softmax(x, axis=1)
+    ys = gnp.gumbel_softmax(x, tau=0.7, rng=3, axis=1)
+    gr = xp.asarray(rng.normal(size=(7, 40)).astype(dtype))
+    return {
+        "softmax": (lambda **kw: gnp.softmax(x, axis=1, **kw), x.shape, dtype),
+        "log_softmax": (lambda **kw: gnp.log_softmax(x, axis=1, **kw), x.shape, dtype),
+        "logsumexp": (lambda **kw: gnp.logsumexp(x, axis=1, **kw), (7, 40), dtype),
+        "logsumexp keepdims": (lambda **kw: gnp.logsumexp(x, axis=1, keepdims=True, **kw), (7, 1, 40), dtype),
+        "softmax_backward": (lambda **kw: gnp.softmax_backward(g, y, axis=1, **kw), x.shape, dtype),
+        "log_softmax_backward": (lambda **kw: gnp.log_softmax_backward(g, ly, axis=1, **kw), x.shape, dtype),
+        "logsumexp_backward": (lambda **kw: gnp.logsumexp_backward(gr, x, axis=1, **kw), x.shape, dtype),
+        "gumbel": (lambda **kw: gnp.gumbel(x.shape, rng=4, dtype=dtype, axis=1, like=x, **kw), x.shape, dtype),
+        "gumbel_softmax": (lambda **kw: gnp.gumbel_softmax(x, tau=0.7, rng=3, axis=1, **kw), x.shape, dtype),
+        "gumbel_softmax hard": (
+            lambda **kw: gnp.gumbel_softmax(x, tau=0.7, rng=3, axis=1, hard=True, **kw),
+            x.shape,
+            dtype,
+        ),
+        "gumbel_softmax_backward": (
+            lambda **kw: gnp.gumbel_softmax_backward(g, ys, tau=0.7, axis=1, **kw),
+            x.shape,
+            dtype,
+        ),
+        "categorical": (lambda **kw: gnp.categorical(x, rng=6, axis=1, **kw), (7, 40), np.dtype(np.int64)),
+        "categorical num_samples": (
+            lambda **kw: gnp.categorical(x, rng=6, axis=1, num_samples=3, **kw),
+            (7, 40, 3),
+            np.dtype(np.int64),
+        ),
+    }
+
+
+NAMES = list(_cases(np, np.float64))
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("name", NAMES)
+def test_out_matches_the_allocating_call(backend, dtype, name, order):
+    call, shape, rdtype = _cases(backend.xp, dtype)[name]
+    want = backend.to_numpy(call())
+    out = backend.xp.full(shape, -7, dtype=rdtype, order=order)
+    got = call(out=out)
+    assert got is out
+    np.testing.assert_array_equal(backend.to_numpy(out), want)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_out_strided_view(backend, name):
+    call, shape, rdtype = _cases(backend.xp, np.float64)[name]
+    want = backend.to_numpy(call())
+    big = backend.xp.zeros(shape[:-1] + (2 * shape[-1],), dtype=rdtype)
+    view = big[..., ::2]
+    assert call(out=view) is view
+    np.testing.assert_array_equal(backend.to_numpy(view), want)
+    assert not backend.to_numpy(big[..., 1::2]).any()
+
+
+@pytest.mark.parametrize(
+    "func",
+    [gnp.softmax, gnp.log_softmax],
+    ids=["softmax", "log_softmax"],
+)
+def test_out_may_be_the_input(backend, dtype, func):
+    x = backend.asarray(np.random.default_rng(1).normal(size=(50, 30)).astype(dtype))
+    want = backend.to_numpy(func(x))
+    assert func(x, out=x) is x
+    np.testing.assert_array_equal(backend.to_numpy(x), want)
+
+
+@pytest.mark.parametrize("which", ["grad", "y"])
+def test_backward_out_may_be_an_input(backend, which):
+    rng = np.random.default_rng(2)
+    x = backend.asarray(rng.normal(size=(20, 300)))
+    g = backend.asarray(rng.normal(size=(20, 300)))
+    ly = gnp.log_softmax(x)
+    want = backend.to_numpy(gnp.log_softmax_backward(g, ly))
+    target = g if which == "grad" else ly
+    assert gnp.log_softmax_backward(g, ly, out=target) is target
+    np.testing.assert_array_equal(backend.to_numpy(target), want)
+
+
+def test_out_float16(backend):
+    x = backend.asarray(np.random.default_rng(3).normal(size=(9, 12)).astype(np.float16))
+    out = backend.xp.empty(x.shape, np.float16)
+    assert gnp.softmax(x, out=out) is out
+    np.testing.assert_array_equal(backend.to_numpy(out), backend.to_numpy(gnp.softmax(x)))
+
+
+def test_out_errors(backend):
+    xp = backend.xp
+    x = backend.asarray(np.zeros((4, 5), np.float32))
+    with pytest.raises(ValueError, match=r"softmax: out must have the result shape \(4, 5\), got shape \(5, 4\)"):
+        gnp.softmax(x, out=xp.empty((5, 4), np.float32))
+    with pytest.raises(TypeError, match="softmax: out must have the result dtype float32, got dtype float64"):
+        gnp.softmax(x, out=xp.empty((4, 5), np.float64))
+    with pytest.raises(TypeError, match="logsumexp: out must be a .* array, not builtins.list"):
+        gnp.logsumexp(x, out=[0.0] * 4)
+    with pytest.raises(TypeError, match="categorical: out must have the result dtype int64, got dtype int32"):
+        gnp.categorical(x, rng=0, out=xp.empty(4, np.int32))
+    with pytest.raises(ValueError, match=r"gumbel: out must have the result shape \(4, 5\), got shape \(4,\)"):
+        gnp.gumbel((4, 5), rng=0, out=xp.empty(4, np.float32))
+
+
+def test_out_read_only():
+    out = np.empty((4, 5))
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="softmax: out is read-only"):
+        gnp.softmax(np.zeros((4, 5)), out=out)
+
+
+@pytest.mark.gpu
+def test_out_of_another_array_type():
+    reason = cupy_skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    import cupy
+
+    with pytest.raises(TypeError, match="softmax: NumPy and CuPy arrays cannot be mixed"):
+        gnp.softmax(cupy.zeros((2, 3)), out=np.empty((2, 3)))
+
+
+def test_out_is_written_in_place_when_it_can_be():
+    """The kernel writes into ``out`` itself when it is C-contiguous along the
+    axis and overlaps no input; otherwise into a temporary copied over."""
+    x = np.zeros((6, 8))
+    out = np.empty((6, 8))
+    buf = output(np, out, "f", (6, 8), x.dtype, x.dtype, (6, 8), 1, (x,))
+    assert np.shares_memory(buf, out)
+    moved = np.empty((8, 6)).T  # axis 0 is last in memory order
+    assert np.shares_memory(output(np, moved, "f", (6, 8), x.dtype, x.dtype, (8, 6), 0, (x,)), moved)
+    assert not np.shares_memory(output(np, x, "f", (6, 8), x.dtype, x.dtype, (6, 8), 1, (x,)), x)
+    fortran = np.empty((6, 8), order="F")
+    assert not np.shares_memory(output(np, fortran, "f", (6, 8), x.dtype, x.dtype, (6, 8), 1, (x,)), fortran)
