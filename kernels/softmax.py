@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import helper, maximum, row_kernel, summing, wide_vectors
+from ._jit import helper, maximum, part, row_kernel, summing, wide_vectors
 from ._vmath import vexp, vlog
 
 
@@ -101,10 +101,92 @@ def shift_rows(x, out, k, maxima):
             orow[j] = xr[j] - m
 
 
+COLUMN_ROW = SHORT_SUM
+"""Rows shorter than this run in column order: a block of rows is transposed
+into scratch (``xc[j * R + r]``, ``R`` rows), so that every per-row step --
+maximum, exponential, sum, scaling -- is one loop over the ``R`` rows, which
+vectorises, where row by row each would be a scalar loop of ``k`` steps.  The
+sums still run over ``j`` in order, as :func:`row_sum` does for these ``k``,
+so the results are those of the row-wise code bit for bit.  At k = 10,
+float32, one thread: 0.33 ns per value for each transposition against about
+3 ns per value for the row-wise block."""
+
+
+@helper
+def to_columns(x, xc, k, rows):
+    """``xc[j * rows + r] = x[r * k + j]``: a flat block of rows in column order."""
+    # Column by column: strided loads, contiguous stores (0.33 ns per value
+    # at k = 10, against 0.55 row by row).
+    for j in range(k):
+        c = xc[j * rows : (j + 1) * rows]
+        xj = x[j:]
+        for r in range(rows):
+            c[r] = xj[r * k]
+
+
+@helper
+def from_columns(xc, x, k, rows, f):
+    """``x[r * k + j] = xc[j * rows + r] * f[r]``: back to row order, scaled."""
+    for j in range(k):
+        c = xc[j * rows : (j + 1) * rows]
+        xj = x[j:]
+        for r in range(rows):
+            xj[r * k] = c[r] * f[r]
+
+
+@helper
+def column_max(xc, k, rows, m):
+    """``m[r]`` = NaN-propagating maximum of row ``r`` of a column-order block."""
+    for r in range(rows):
+        m[r] = xc.dtype.type(-np.inf)
+    for j in range(k):
+        c = xc[j * rows : (j + 1) * rows]
+        for r in range(rows):
+            m[r] = maximum(m[r], c[r])
+
+
+@helper
+def exp_shifted_columns(xc, k, rows, m, s):
+    """``xc = exp(xc - m[r])`` in column order, and ``s[r]`` = the row sums
+    (added over ``j`` in order)."""
+    for r in range(rows):
+        s[r] = xc.dtype.type(0)
+    for j in range(k):
+        c = xc[j * rows : (j + 1) * rows]
+        for r in range(rows):
+            e = vexp(c[r] - m[r])
+            c[r] = e
+            s[r] += e
+
+
+@part
+def _softmax_columns(r0, r1, x, out, k, scale):
+    """The column-order path of :func:`softmax_fwd` (rows shorter than
+    :data:`COLUMN_ROW`)."""
+    wide_vectors()
+    rows = r1 - r0
+    xc = np.empty(rows * k, x.dtype)
+    m = np.empty(rows, x.dtype)
+    s = np.empty(rows, x.dtype)
+    to_columns(x[r0 * k : r1 * k], xc, k, rows)
+    column_max(xc, k, rows, m)
+    exp_shifted_columns(xc, k, rows, m, s)
+    if scale.size > 0:
+        for r in range(rows):
+            s[r] = scale[r0 + r] / s[r]
+    else:
+        for r in range(rows):
+            s[r] = x.dtype.type(1) / s[r]
+    from_columns(xc, out[r0 * k : r1 * k], k, rows, s)
+
+
 @row_kernel
 def softmax_fwd(r0, r1, x, out, k, scale):
     """``out = scale[r] * softmax(x)`` per row; ``scale`` empty means 1."""
     wide_vectors()
+    if k < COLUMN_ROW:
+        _softmax_columns(r0, r1, x, out, k, scale)
+        return
     if k >= LONG_ROW:
         for r in range(r0, r1):
             xr = x[r * k : (r + 1) * k]
@@ -136,6 +218,9 @@ logsumexp_bwd = softmax_fwd
 def logsumexp_fwd(r0, r1, x, out, k):
     """``out[r] = log(sum(exp(x[r])))``."""
     wide_vectors()
+    if k < COLUMN_ROW:
+        _logsumexp_columns(r0, r1, x, out, k)
+        return
     if k >= LONG_ROW:
         e = np.empty(k, x.dtype)
         for r in range(r0, r1):
@@ -154,10 +239,56 @@ def logsumexp_fwd(r0, r1, x, out, k):
         out[r0 + r] = m if np.isinf(m) else m + vlog(row_sum(e[r * k : (r + 1) * k]))
 
 
+@part
+def _logsumexp_columns(r0, r1, x, out, k):
+    """The column-order path of :func:`logsumexp_fwd`."""
+    wide_vectors()
+    rows = r1 - r0
+    xc = np.empty(rows * k, x.dtype)
+    m = np.empty(rows, x.dtype)
+    s = np.empty(rows, x.dtype)
+    to_columns(x[r0 * k : r1 * k], xc, k, rows)
+    column_max(xc, k, rows, m)
+    exp_shifted_columns(xc, k, rows, m, s)
+    for r in range(rows):
+        out[r0 + r] = m[r] if np.isinf(m[r]) else m[r] + vlog(s[r])
+
+
+@part
+def _log_softmax_columns(r0, r1, x, out, k):
+    """The column-order path of :func:`log_softmax_fwd`."""
+    wide_vectors()
+    rows = r1 - r0
+    xc = np.empty(rows * k, x.dtype)
+    m = np.empty(rows, x.dtype)
+    s = np.empty(rows, x.dtype)
+    to_columns(x[r0 * k : r1 * k], xc, k, rows)
+    column_max(xc, k, rows, m)
+    for r in range(rows):
+        s[r] = x.dtype.type(0)
+    for j in range(k):
+        c = xc[j * rows : (j + 1) * rows]
+        for r in range(rows):
+            d = c[r] - m[r]
+            c[r] = d
+            s[r] += vexp(d)
+    for r in range(rows):
+        s[r] = vlog(s[r])
+    ob = out[r0 * k : r1 * k]
+    for j in range(k):
+        c = xc[j * rows : (j + 1) * rows]
+        oj = ob[j:]
+        for r in range(rows):
+            oj[r * k] = c[r] - s[r]
+
+
 @row_kernel
 def log_softmax_fwd(r0, r1, x, out, k):
     """``out = x - logsumexp(x)`` per row, computed as ``(x - max) - log(sum)``."""
     wide_vectors()
+    if k < COLUMN_ROW:
+        _log_softmax_columns(r0, r1, x, out, k)
+        return
     ob = out[r0 * k : r1 * k]
     e = np.empty((r1 - r0) * k, x.dtype)
     maxima = np.empty(r1 - r0, x.dtype)

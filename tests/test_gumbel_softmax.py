@@ -59,6 +59,39 @@ def test_thread_count_invariance(dtype):
     np.testing.assert_array_equal(one[1], two[1])
 
 
+@pytest.mark.parametrize("k", [1, 10, 40, 100, 300])  # column, block and long-row paths
+def test_every_row_path_matches_the_reference(backend, dtype, k):
+    """Drawn, given and no noise; scalar and per-row tau; soft, hard and
+    return_soft; masked, all -inf and NaN rows; several blocks of rows."""
+    rows = 2 * 2048 // k + 3
+    logits = _logits((rows, k), dtype, seed=k)
+    if k > 1:
+        logits[1, : k // 2] = -np.inf
+    logits[2] = -np.inf
+    logits[3, -1] = np.nan
+    tau = np.random.default_rng(k).uniform(0.2, 3.0, size=rows).astype(dtype)
+    ids = np.arange(rows)[::-1] * 3 + 11
+    given = np.random.default_rng(1).gumbel(size=logits.shape).astype(dtype)
+    drawn = gnp.gumbel(logits.shape, rng=4, dtype=dtype, row_ids=ids)
+    for noise, g in ((None, drawn), (given, given), (0, np.zeros_like(given))):
+        for t in (0.6, tau):
+            kw = {"rng": 4, "row_ids": backend.asarray(ids)} if noise is None else {"noise": backend.asarray(noise) if noise is given else 0}
+            tb = backend.asarray(t) if isinstance(t, np.ndarray) else t
+            xb = backend.asarray(logits)
+            soft = backend.to_numpy(gnp.gumbel_softmax(xb, tau=tb, **kw))
+            hard, soft2 = gnp.gumbel_softmax(xb, tau=tb, hard=True, return_soft=True, **kw)
+            hard, soft2 = backend.to_numpy(hard), backend.to_numpy(soft2)
+            with np.errstate(invalid="ignore"):
+                want = sp.softmax((logits.astype(np.float64) + g) / np.asarray(t, np.float64)[..., None], axis=-1)
+            assert_close(soft, want, dtype)
+            np.testing.assert_array_equal(soft2, soft)
+            nan_rows = np.isnan(soft).any(-1)
+            np.testing.assert_array_equal(nan_rows, np.isnan(want).any(-1))
+            assert np.isnan(hard[nan_rows]).all()
+            first = soft[~nan_rows].argmax(-1)  # lowest index of the maximum
+            np.testing.assert_array_equal(hard[~nan_rows], np.eye(k, dtype=dtype)[first])
+
+
 @pytest.mark.parametrize("k", [7, 300], ids=["short-rows", "long-rows"])
 def test_hard_is_exact_one_hot_of_soft_argmax(backend, dtype, k):
     logits = _logits((500, k), dtype, seed=3)
