@@ -146,6 +146,18 @@ def column_max(xc, k, rows, m):
 
 
 @helper
+def column_block(x, r0, r1, k):
+    """Rows ``r0 <= r < r1`` of the flat array ``x`` in column order, and
+    their maxima."""
+    rows = r1 - r0
+    xc = np.empty(rows * k, x.dtype)
+    m = np.empty(rows, x.dtype)
+    to_columns(x[r0 * k : r1 * k], xc, k, rows)
+    column_max(xc, k, rows, m)
+    return xc, m
+
+
+@helper
 def exp_shifted_columns(xc, k, rows, m, s):
     """``xc = exp(xc - m[r])`` in column order, and ``s[r]`` = the row sums
     (added over ``j`` in order)."""
@@ -165,11 +177,8 @@ def _softmax_columns(r0, r1, x, out, k, scale):
     :data:`COLUMN_ROW`)."""
     wide_vectors()
     rows = r1 - r0
-    xc = np.empty(rows * k, x.dtype)
-    m = np.empty(rows, x.dtype)
+    xc, m = column_block(x, r0, r1, k)
     s = np.empty(rows, x.dtype)
-    to_columns(x[r0 * k : r1 * k], xc, k, rows)
-    column_max(xc, k, rows, m)
     exp_shifted_columns(xc, k, rows, m, s)
     if scale.size > 0:
         for r in range(rows):
@@ -244,11 +253,8 @@ def _logsumexp_columns(r0, r1, x, out, k):
     """The column-order path of :func:`logsumexp_fwd`."""
     wide_vectors()
     rows = r1 - r0
-    xc = np.empty(rows * k, x.dtype)
-    m = np.empty(rows, x.dtype)
+    xc, m = column_block(x, r0, r1, k)
     s = np.empty(rows, x.dtype)
-    to_columns(x[r0 * k : r1 * k], xc, k, rows)
-    column_max(xc, k, rows, m)
     exp_shifted_columns(xc, k, rows, m, s)
     for r in range(rows):
         out[r0 + r] = m[r] if np.isinf(m[r]) else m[r] + vlog(s[r])
@@ -259,11 +265,8 @@ def _log_softmax_columns(r0, r1, x, out, k):
     """The column-order path of :func:`log_softmax_fwd`."""
     wide_vectors()
     rows = r1 - r0
-    xc = np.empty(rows * k, x.dtype)
-    m = np.empty(rows, x.dtype)
+    xc, m = column_block(x, r0, r1, k)
     s = np.empty(rows, x.dtype)
-    to_columns(x[r0 * k : r1 * k], xc, k, rows)
-    column_max(xc, k, rows, m)
     for r in range(rows):
         s[r] = x.dtype.type(0)
     for j in range(k):
