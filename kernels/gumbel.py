@@ -346,13 +346,23 @@ def _normalise_row(orow, out_soft, o, hard):
             srow = out_soft[o : o + k]
             for j in range(k):
                 srow[j] = orow[j]
-        my = row_max(orow)
-        a = first_index_of(orow, my)
+        my, a = _first_maximum(orow)
         fill = my - my
         for j in range(k):
             orow[j] = fill
         if a < k:
             orow[a] = fill + 1
+
+
+@part
+def _first_maximum(orow):
+    """The maximum of a row and the lowest index holding it (``orow.size`` for
+    a NaN row), compiled on its own: in a function that then writes the row,
+    LLVM kept both loops scalar (hard Gumbel-Softmax, K = 1024: 0.42 against
+    1.0 ns per value for the one-hot step)."""
+    wide_vectors()
+    my = row_max(orow)
+    return my, first_index_of(orow, my)
 
 
 @part
