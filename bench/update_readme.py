@@ -30,7 +30,7 @@ def main(argv=None):
     header = (
         f"Measured by `python bench/update_readme.py` with gumbel_np {gumbel_np.__version__}, "
         f"{threads} thread(s) for every library, on {platform.machine()} "
-        f"({numba.config.THREADING_LAYER} threading layer, {_cpu_name()}); peers: {peers}. "
+        f"({numba.threading_layer()} threading layer, {_cpu_name()}); peers: {peers}. "
         "`time / gumbel_np` above 1 means gumbel_np is faster; `time / copy` is the ratio to a "
         "plain memory copy of the same bytes.\n\n"
     )
