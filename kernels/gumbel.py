@@ -283,8 +283,11 @@ def _gumbel_softmax_columns(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mode,
     elif noise_mode == 1:
         nc = np.empty(rows * k, x.dtype)
         to_columns(noise[r0 * k : r1 * k], nc, k, rows)
-        for i in range(z.size):
-            z[i] = (z[i] - m[i % rows]) + nc[i]
+        for j in range(k):
+            c = z[j * rows : (j + 1) * rows]
+            g = nc[j * rows : (j + 1) * rows]
+            for r in range(rows):
+                c[r] = (c[r] - m[r]) + g[r]
     else:
         for j in range(k):
             c = z[j * rows : (j + 1) * rows]
