@@ -5,7 +5,8 @@ first, then the peers installed here (NumPy/SciPy, PyTorch, JAX).  Every
 implementation runs on the same float32 inputs with the same thread count; a
 plain memory copy that reads and writes the same number of bytes is timed in
 the same run as the hardware floor.  Figures are medians of repeated calls
-after a warm-up (which also compiles the kernels).  On the GPU, times come
+after a warm-up (which also compiles the kernels), taken in interleaved
+rounds (:func:`interleaved_medians`).  On the GPU, times come
 from ``cupyx.profiler.benchmark`` (CUDA events), never from a host clock.
 """
 
@@ -26,6 +27,7 @@ FULL_SIZES = [(4096, 1024), (65536, 128), (256, 50257), (1_000_000, 10)]
 QUICK_SIZES = [(512, 1024), (4096, 128), (16, 50257), (50_000, 10)]
 GPU_SIZES = [(65536, 1024), (16384, 32000), (4_000_000, 16)]
 GPU_QUICK_SIZES = [(4096, 1024), (1024, 32000), (250_000, 16)]
+COPY = "memory copy"
 OUT = "gumbel_np (out=)"
 """The implementation name of gumbel_np writing into a preallocated ``out=``
 (as the memory copy and NumPy's in-place noise do)."""
@@ -96,17 +98,31 @@ def set_threads(n: int) -> int:
     return n
 
 
-def median_time(fn: Callable[[], Any], repeat: int = 7, warmup: int = 1, min_time: float = 0.1) -> float:
-    """Median wall time of ``fn()`` in seconds (CPU work only)."""
-    for _ in range(warmup):
-        fn()
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < repeat or (time.perf_counter() - start < min_time and len(times) < 50):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def interleaved_medians(
+    fns: dict[str, Callable[[], Any]], rounds: int = 7, warmup: int = 1, min_time: float = 0.1
+) -> dict[str, float]:
+    """Median wall time in seconds of each ``fn()`` (CPU work only).
+
+    The implementations are timed in interleaved rounds (each once per
+    round) rather than one after another, so that a change in the machine's
+    speed during the measurement -- common on a shared virtual machine --
+    touches every implementation, the copy floor included, alike and leaves
+    their ratios alone.  At least ``rounds`` rounds; more, up to 50, until
+    every implementation has run for ``min_time`` seconds in all.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    while True:
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+        n = len(times[next(iter(times))])
+        if n >= 50 or (n >= rounds and min(sum(t) for t in times.values()) >= min_time):
+            break
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def gpu_time(fn: Callable[[], Any], repeat: int = 20) -> float:
@@ -268,16 +284,19 @@ FAMILIES: dict[str, Callable[..., list[Case]]] = {"softmax": softmax_cases, "gum
 
 def measure(case: Case, backend: str = "cpu", xp: Any = np) -> list[Row]:
     """Time every implementation of a case and the copy floor."""
-    timer = gpu_time if backend == "cuda" else median_time
-    times = {name: timer(fn) for name, fn in case.impls.items()}
-    floor = timer(_copy_fn(xp, case.nbytes))
+    if backend == "cuda":
+        times = {name: gpu_time(fn) for name, fn in case.impls.items()}
+        floor = gpu_time(_copy_fn(xp, case.nbytes))
+    else:
+        times = interleaved_medians({**case.impls, COPY: _copy_fn(xp, case.nbytes)})
+        floor = times.pop(COPY)
     ours = times["gumbel_np"]
     size = "x".join(map(str, case.shape))
     rows = [
         Row(case.op, size, backend, name, t * 1e3, case.nbytes / t / 1e9, t / ours, t / floor)
         for name, t in times.items()
     ]
-    rows.append(Row(case.op, size, backend, "memory copy", floor * 1e3, case.nbytes / floor / 1e9, floor / ours, 1.0))
+    rows.append(Row(case.op, size, backend, COPY, floor * 1e3, case.nbytes / floor / 1e9, floor / ours, 1.0))
     return rows
 
 
