@@ -14,7 +14,8 @@ Decisions, with the measurement behind them (2-core AVX-512 x86, Numba 0.68):
   the polynomials (:func:`fma`): together 2.2x on the float32 exp.
 * No ``fastmath=True`` anywhere: it assumes no inf/NaN, and ``-inf`` masking
   relies on them.  Nor the ``contract`` flag: fusion left to LLVM could round
-  a loop's vector body and its scalar remainder differently.  Only the row sums use the single flag ``reassoc``
+  a loop's vector body and its scalar remainder differently.  Only the row
+  sums use the single flag ``reassoc``
   (:func:`row_sum`), which lets LLVM vectorise the reduction; without it the
   sum stays scalar (about 8x slower on a 1024-float row).  The flag is kept off
   the polynomial log/exp, where reassociation would break the Cody-Waite

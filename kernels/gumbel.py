@@ -18,7 +18,16 @@ from numba.extending import overload
 
 from ._jit import helper, maximum, part, row_kernel, select, wide_vectors
 from ._vmath import vexp, vlog, vlog_pos
-from .softmax import column_block, column_max, from_columns, row_dot, row_max, row_sum, to_columns
+from .softmax import (
+    column_block,
+    column_max,
+    from_columns,
+    from_columns_scaled,
+    row_dot,
+    row_max,
+    row_sum,
+    to_columns,
+)
 from .philox import philox4x32_10, uniform_f32, uniform_f64
 
 _LO32 = np.uint64(0xFFFFFFFF)
@@ -205,10 +214,7 @@ def _gumbel_columns(r0, r1, out, k, k0, k1, draw, row_ids):
     cols = np.empty(k * rows, out.dtype)
     for i in range(cols.size):
         cols[i] = gumbel_of(words[i])
-    f = np.empty(rows, out.dtype)
-    for r in range(rows):
-        f[r] = out.dtype.type(1)
-    from_columns(cols, out[r0 * k : r1 * k], k, rows, f)
+    from_columns(cols, out[r0 * k : r1 * k], k, rows)
 
 
 @helper
@@ -219,9 +225,10 @@ def tau_of(tau, r):
 
 @helper
 def inverse_tau(tau, r):
-    """``1 / tau`` of row ``r``: the forward kernels scale by it, since a
-    vector division costs as much as the rest of the loop's arithmetic
-    (float32, K = 1024, noise-free, one thread: 1.19 against 1.72 ms)."""
+    """``1 / tau`` of row ``r``: the forward kernels scale by it rather than
+    divide, as a vector division is slow (float32 ``exp((x - m) / tau)`` over
+    1024 values in L1, one thread: 0.66 ns per value, 0.56 to 0.62 with the
+    multiplication)."""
     return tau.dtype.type(1) / tau_of(tau, r)
 
 
@@ -271,6 +278,7 @@ def _gumbel_softmax_columns(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mode,
     rows = r1 - r0
     z, m = column_block(x, r0, r1, k)
     f = np.empty(rows, x.dtype)
+    s = np.empty(rows, x.dtype)
     one = x.dtype.type(1)
     if noise_mode == 0:
         words = word_scratch(z, (k + 3) * rows)
@@ -296,29 +304,24 @@ def _gumbel_softmax_columns(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mode,
     column_max(z, k, rows, m)
     for r in range(rows):
         f[r] = inverse_tau(tau, r0 + r)
+        s[r] = x.dtype.type(0)
     for j in range(k):
         c = z[j * rows : (j + 1) * rows]
         for r in range(rows):
-            c[r] = vexp((c[r] - m[r]) * f[r])
+            e = vexp((c[r] - m[r]) * f[r])
+            c[r] = e
+            s[r] += e
     for r in range(rows):
-        f[r] = x.dtype.type(0)
-    for j in range(k):
-        c = z[j * rows : (j + 1) * rows]
-        for r in range(rows):
-            f[r] += c[r]
-    for r in range(rows):
-        f[r] = one / f[r]
+        s[r] = one / s[r]
     if not hard:
-        from_columns(z, out[r0 * k : r1 * k], k, rows, f)
+        from_columns_scaled(z, out[r0 * k : r1 * k], k, rows, s)
         return
     for j in range(k):
         c = z[j * rows : (j + 1) * rows]
         for r in range(rows):
-            c[r] *= f[r]
-    for r in range(rows):
-        f[r] = one
+            c[r] *= s[r]
     if out_soft.size > 0:
-        from_columns(z, out_soft[r0 * k : r1 * k], k, rows, f)
+        from_columns(z, out_soft[r0 * k : r1 * k], k, rows)
     column_max(z, k, rows, m)
     first = np.empty(rows, np.int32)
     for r in range(rows):

