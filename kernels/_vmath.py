@@ -10,6 +10,14 @@ correctly rounded float64 libm) reference over the whole domain, denormals,
 
 * ``vexp``: float32 within 2 ulp, float64 within 2 ulp.
 * ``vlog``: float32 within 2 ulp, float64 within 2 ulp.
+* ``vexp_term``: exp of a non-positive argument as a term of a sum whose
+  largest term is 1 (logsumexp, log_softmax): within 2 ulp where the result is
+  normal; 0 at and below -87 (float32) or -708 (float64), where the true
+  value is under 2**-125 (2**-1021), so each such term moves a sum of at
+  least 1 by less than that fraction of it.  Unlike ``vexp`` it has no
+  overflow clamp, no two-factor scaling and no NaN pass-through (a NaN
+  argument gives 0: the callers take NaN from the row maximum): 0.40 against
+  0.52 ns per float32 value, one thread.
 
 exp: Cody-Waite reduction ``x = n ln2 + r`` with ``|r| <= ln2 / 2`` and a
 polynomial for ``e**r`` (float32: Cephes ``expf`` minimax coefficients;
@@ -68,10 +76,14 @@ _F32_L6 = _f32(1.1676998740e-1)
 _F32_L7 = _f32(-1.1514610310e-1)
 _F32_L8 = _f32(7.0376836292e-2)
 
+_F32_TERM_MIN = _f32(-87.0)
+_F32_ZERO = _f32(0.0)
+
 _F64_EXP_HI = 710.0
 _F64_EXP_LO = -746.0
 _F64_LOG2E = 1.4426950408889634
 _F64_ROUND = 6755399441055744.0  # 1.5 * 2**52
+_F64_TERM_MIN = -708.0
 _F64_LN2_HI = 6.93147180369123816490e-01
 _F64_LN2_LO = 1.90821492927058770002e-10
 _F64_MIN_NORMAL = float(np.finfo(np.float64).tiny)
@@ -91,15 +103,7 @@ _F64_TAYLOR = tuple(1.0 / float(np.prod(np.arange(1, k + 1, dtype=np.float64))) 
 def exp_f32(x):
     xc = select(x < _F32_EXP_HI, x, _F32_EXP_HI)
     xc = select(xc > _F32_EXP_LO, xc, _F32_EXP_LO)
-    n = fma(xc, _F32_LOG2E, _F32_ROUND) - _F32_ROUND
-    r = fma(-n, _F32_C2, fma(-n, _F32_C1, xc))
-    p = fma(_F32_P0, r, _F32_P1)
-    p = fma(p, r, _F32_P2)
-    p = fma(p, r, _F32_P3)
-    p = fma(p, r, _F32_P4)
-    p = fma(p, r, _F32_P5)
-    p = fma(p, r * r, r) + _F32_ONE
-    ni = np.int32(n)
+    p, ni = _exp_poly_f32(xc)
     n1 = ni >> 1
     s1 = i32_as_f32(np.int32((n1 + 127) << 23))
     s2 = i32_as_f32(np.int32((ni - n1 + 127) << 23))
@@ -111,6 +115,30 @@ def exp_f32(x):
 def exp_f64(x):
     xc = select(x < _F64_EXP_HI, x, _F64_EXP_HI)
     xc = select(xc > _F64_EXP_LO, xc, _F64_EXP_LO)
+    p, ni = _exp_poly_f64(xc)
+    n1 = ni >> 1
+    s1 = i64_as_f64((n1 + 1023) << 52)
+    s2 = i64_as_f64((ni - n1 + 1023) << 52)
+    y = p * s1 * s2
+    return select(x == x, y, x)
+
+
+@helper
+def _exp_poly_f32(xc):
+    """``(e**r, n)`` with ``xc = n ln2 + r``, ``|r| <= ln2 / 2``."""
+    n = fma(xc, _F32_LOG2E, _F32_ROUND) - _F32_ROUND
+    r = fma(-n, _F32_C2, fma(-n, _F32_C1, xc))
+    p = fma(_F32_P0, r, _F32_P1)
+    p = fma(p, r, _F32_P2)
+    p = fma(p, r, _F32_P3)
+    p = fma(p, r, _F32_P4)
+    p = fma(p, r, _F32_P5)
+    return fma(p, r * r, r) + _F32_ONE, np.int32(n)
+
+
+@helper
+def _exp_poly_f64(xc):
+    """``(e**r, n)`` with ``xc = n ln2 + r``, ``|r| <= ln2 / 2``."""
     n = fma(xc, _F64_LOG2E, _F64_ROUND) - _F64_ROUND
     r = fma(-n, _F64_LN2_LO, fma(-n, _F64_LN2_HI, xc))
     p = fma(_T13, r, _T12)
@@ -125,13 +153,23 @@ def exp_f64(x):
     p = fma(p, r, _T3)
     p = fma(p, r, _T2)
     p = fma(p, r, _T1)
-    p = fma(p, r, _T0)
-    ni = np.int64(n)
-    n1 = ni >> 1
-    s1 = i64_as_f64((n1 + 1023) << 52)
-    s2 = i64_as_f64((ni - n1 + 1023) << 52)
-    y = p * s1 * s2
-    return select(x == x, y, x)
+    return fma(p, r, _T0), np.int64(n)
+
+
+@helper
+def exp_term_f32(x):
+    xc = select(x > _F32_TERM_MIN, x, _F32_TERM_MIN)
+    p, n = _exp_poly_f32(xc)
+    y = p * i32_as_f32(np.int32((n + 127) << 23))
+    return select(x > _F32_TERM_MIN, y, _F32_ZERO)
+
+
+@helper
+def exp_term_f64(x):
+    xc = select(x > _F64_TERM_MIN, x, _F64_TERM_MIN)
+    p, n = _exp_poly_f64(xc)
+    y = p * i64_as_f64((n + 1023) << 52)
+    return select(x > _F64_TERM_MIN, y, 0.0)
 
 
 @helper
@@ -211,6 +249,11 @@ def vexp(x):
     raise NotImplementedError("vexp runs inside compiled kernels only")
 
 
+def vexp_term(x):
+    """``exp`` of a non-positive float32/float64 as a term of a sum (kernels only)."""
+    raise NotImplementedError("vexp_term runs inside compiled kernels only")
+
+
 def vlog(x):
     """Vectorisable ``log`` for float32 and float64 scalars (kernels only)."""
     raise NotImplementedError("vlog runs inside compiled kernels only")
@@ -227,6 +270,15 @@ def _vexp_impl(x):
         return exp_f32.py_func
     if x == numba.float64:
         return exp_f64.py_func
+    return None
+
+
+@overload(vexp_term, jit_options={"error_model": "numpy"}, inline="always")
+def _vexp_term_impl(x):
+    if x == numba.float32:
+        return exp_term_f32.py_func
+    if x == numba.float64:
+        return exp_term_f64.py_func
     return None
 
 
@@ -253,6 +305,13 @@ def vexp_array(x, out):
     """``out[i] = exp(x[i])``; the test and benchmark entry point."""
     for i in range(x.size):
         out[i] = vexp(x[i])
+
+
+@helper
+def vexp_term_array(x, out):
+    """``out[i] = exp_term(x[i])``; the test entry point."""
+    for i in range(x.size):
+        out[i] = vexp_term(x[i])
 
 
 @helper

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import helper, maximum, part, row_kernel, summing, wide_vectors
-from ._vmath import vexp, vlog
+from ._vmath import vexp, vexp_term, vlog
 
 
 @helper
@@ -248,13 +248,14 @@ def logsumexp_fwd(r0, r1, x, out, k):
             xr = x[r * k : (r + 1) * k]
             m = row_max(xr)
             for j in range(k):
-                e[j] = vexp(xr[j] - m)
+                e[j] = vexp_term(xr[j] - m)
             out[r] = m if np.isinf(m) else m + vlog(row_sum(e))
         return
     e = np.empty((r1 - r0) * k, x.dtype)
     maxima = np.empty(r1 - r0, x.dtype)
     shift_rows(x[r0 * k : r1 * k], e, k, maxima)
-    exp_inplace(e)
+    for i in range(e.size):
+        e[i] = vexp_term(e[i])
     for r in range(r1 - r0):
         m = maxima[r]
         out[r0 + r] = m if np.isinf(m) else m + vlog(row_sum(e[r * k : (r + 1) * k]))
@@ -267,7 +268,12 @@ def _logsumexp_columns(r0, r1, x, out, k):
     rows = r1 - r0
     xc, m = column_block(x, r0, r1, k)
     s = np.empty(rows, x.dtype)
-    exp_shifted_columns(xc, k, rows, m, s)
+    for r in range(rows):
+        s[r] = x.dtype.type(0)
+    for j in range(k):
+        c = xc[j * rows : (j + 1) * rows]
+        for r in range(rows):
+            s[r] += vexp_term(c[r] - m[r])
     for r in range(rows):
         out[r0 + r] = m[r] if np.isinf(m[r]) else m[r] + vlog(s[r])
 
@@ -286,7 +292,7 @@ def _log_softmax_columns(r0, r1, x, out, k):
         for r in range(rows):
             d = c[r] - m[r]
             c[r] = d
-            s[r] += vexp(d)
+            s[r] += vexp_term(d)
     for r in range(rows):
         s[r] = vlog(s[r])
     ob = out[r0 * k : r1 * k]
@@ -309,7 +315,7 @@ def log_softmax_fwd(r0, r1, x, out, k):
     maxima = np.empty(r1 - r0, x.dtype)
     shift_rows(x[r0 * k : r1 * k], ob, k, maxima)
     for i in range(e.size):
-        e[i] = vexp(ob[i])
+        e[i] = vexp_term(ob[i])
     for r in range(r1 - r0):
         orow = ob[r * k : (r + 1) * k]
         ls = vlog(row_sum(e[r * k : (r + 1) * k]))

@@ -78,6 +78,24 @@ def test_vexp_error_bound(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_vexp_term_error_bound(dtype):
+    rng = np.random.default_rng(2)
+    lo, cut, floor = (-110.0, -87.0, 2.0**-125) if dtype == np.float32 else (-750.0, -708.0, 2.0**-1021)
+    special = np.array([0.0, -0.0, cut, np.nextafter(dtype(cut), dtype(0)), -np.inf, lo], dtype)
+    x = np.concatenate([rng.uniform(lo, 0, 2_000_000).astype(dtype), rng.uniform(-1, 0, 100_000).astype(dtype), special])
+    out = np.empty_like(x)
+    _vmath.vexp_term_array(x, out)
+    ref = _reference(np.exp, x, dtype)
+    kept = x > cut
+    assert kept.sum() > len(x) // 2 and (~kept).sum() > 1000
+    assert _ulps(out[kept], ref[kept], dtype).max() <= MAX_ULP
+    # Dropped terms are 0, and their true value is below the stated floor.
+    assert (out[~kept] == 0).all()
+    assert ref[~kept].max() < floor
+    assert out[x == 0].tolist() == [1.0] * int((x == 0).sum())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 def test_vlog_pos_equals_vlog_on_positive_normals(dtype):
     from numba import njit
 
