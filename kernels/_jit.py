@@ -33,12 +33,13 @@ Decisions, with the measurement behind them (2-core AVX-512 x86, Numba 0.68):
 
 from __future__ import annotations
 
+import inspect
 import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 JIT_OPTIONS = {"error_model": "numpy", "nogil": True}
 """Options shared by every CPU kernel."""
@@ -77,6 +78,25 @@ def part(func):
 def summing(func):
     """Compile a reduction helper with the ``reassoc`` flag alone."""
     return njit(**SUM_OPTIONS)(func)
+
+
+def by_type(stub, impls, of_dtype=False):
+    """Give the pure-Python ``stub`` its compiled implementations, chosen by
+    the Numba type of its first argument (its ``dtype`` when ``of_dtype``):
+    ``impls`` maps Numba types to helpers (:func:`helper`) or plain functions
+    with the stub's signature; the choice inlines, so the caller's loop still
+    vectorises.  Returns ``stub``."""
+
+    def typing(first, *rest):
+        t = first.dtype if of_dtype else first
+        for ty, impl in impls.items():
+            if t == ty:
+                return getattr(impl, "py_func", impl)
+        return None
+
+    typing.__signature__ = inspect.signature(stub)
+    overload(stub, jit_options={"error_model": "numpy"}, inline="always")(typing)
+    return stub
 
 
 def _float_binary_intrinsic(llvm_name):

@@ -42,9 +42,8 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba.extending import overload
 
-from ._jit import f32_as_i32, f64_as_i64, fma, helper, i32_as_f32, i64_as_f64, select
+from ._jit import by_type, f32_as_i32, f64_as_i64, fma, helper, i32_as_f32, i64_as_f64, select
 
 _f32 = np.float32
 _F32_INF = _f32(np.inf)
@@ -265,40 +264,10 @@ def vlog_pos(x):
     raise NotImplementedError("vlog_pos runs inside compiled kernels only")
 
 
-@overload(vexp, jit_options={"error_model": "numpy"}, inline="always")
-def _vexp_impl(x):
-    if x == numba.float32:
-        return exp_f32.py_func
-    if x == numba.float64:
-        return exp_f64.py_func
-    return None
-
-
-@overload(vexp_term, jit_options={"error_model": "numpy"}, inline="always")
-def _vexp_term_impl(x):
-    if x == numba.float32:
-        return exp_term_f32.py_func
-    if x == numba.float64:
-        return exp_term_f64.py_func
-    return None
-
-
-@overload(vlog, jit_options={"error_model": "numpy"}, inline="always")
-def _vlog_impl(x):
-    if x == numba.float32:
-        return log_f32.py_func
-    if x == numba.float64:
-        return log_f64.py_func
-    return None
-
-
-@overload(vlog_pos, jit_options={"error_model": "numpy"}, inline="always")
-def _vlog_pos_impl(x):
-    if x == numba.float32:
-        return log_pos_f32.py_func
-    if x == numba.float64:
-        return log_pos_f64.py_func
-    return None
+by_type(vexp, {numba.float32: exp_f32, numba.float64: exp_f64})
+by_type(vexp_term, {numba.float32: exp_term_f32, numba.float64: exp_term_f64})
+by_type(vlog, {numba.float32: log_f32, numba.float64: log_f64})
+by_type(vlog_pos, {numba.float32: log_pos_f32, numba.float64: log_pos_f64})
 
 
 @helper

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba.extending import overload
 
-from ._jit import helper, maximum, part, row_kernel, select, wide_vectors
+from ._jit import by_type, helper, maximum, part, row_kernel, select, wide_vectors
 from ._vmath import vexp, vlog, vlog_pos
 from .softmax import (
     column_block,
@@ -99,13 +98,7 @@ def philox_columns(words, k, r0, r1, k0, k1, draw, row_ids):
     raise NotImplementedError("philox_columns runs inside compiled kernels only")
 
 
-@overload(philox_columns, jit_options={"error_model": "numpy"}, inline="always")
-def _philox_columns_impl(words, k, r0, r1, k0, k1, draw, row_ids):
-    if words.dtype == numba.uint32:
-        return philox_columns_f32.py_func
-    if words.dtype == numba.uint64:
-        return philox_columns_f64.py_func
-    return None
+by_type(philox_columns, {numba.uint32: philox_columns_f32, numba.uint64: philox_columns_f64}, of_dtype=True)
 
 
 @helper
@@ -140,31 +133,20 @@ def gumbel_of(word):
     raise NotImplementedError("gumbel_of runs inside compiled kernels only")
 
 
-@overload(word_scratch, jit_options={"error_model": "numpy"}, inline="always")
-def _word_scratch_impl(like, n):
-    if like.dtype == numba.float32:
-        return lambda like, n: np.empty(n + 3, np.uint32)
-    if like.dtype == numba.float64:
-        return lambda like, n: np.empty(n + 1, np.uint64)
-    return None
+by_type(
+    word_scratch,
+    {
+        numba.float32: lambda like, n: np.empty(n + 3, np.uint32),
+        numba.float64: lambda like, n: np.empty(n + 1, np.uint64),
+    },
+    of_dtype=True,
+)
 
 
-@overload(philox_words, jit_options={"error_model": "numpy"}, inline="always")
-def _philox_words_impl(words, o, n, k0, k1, draw, rid):
-    if words.dtype == numba.uint32:
-        return philox_words_f32.py_func
-    if words.dtype == numba.uint64:
-        return philox_words_f64.py_func
-    return None
+by_type(philox_words, {numba.uint32: philox_words_f32, numba.uint64: philox_words_f64}, of_dtype=True)
 
 
-@overload(gumbel_of, jit_options={"error_model": "numpy"}, inline="always")
-def _gumbel_of_impl(word):
-    if word == numba.uint32:
-        return gumbel_f32.py_func
-    if word == numba.uint64:
-        return gumbel_f64.py_func
-    return None
+by_type(gumbel_of, {numba.uint32: gumbel_f32, numba.uint64: gumbel_f64})
 
 
 @helper
