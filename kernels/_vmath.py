@@ -30,9 +30,10 @@ log: the fdlibm/musl reduction ``x = 2**k (1 + f)`` with ``sqrt(2)/2 <= 1 + f
 the Cephes ``logf`` minimax ``P`` of degree 8 and ``k ln2`` added by one fused
 multiply-add (no division: ``vdivps`` is the slowest vector instruction on
 these cores; exhaustively over ``[0.25, 4)`` the result is within 0.91 ulp,
-and within 0.91 ulp on every 7th float32 from ``2**-126`` to ``2**100``), and for float64 ``s = f / (2 + f)``, ``log(1 + f) =
-f - f**2/2 + s (f**2/2 + R(s**2))`` with the fdlibm minimax ``R``; subnormal
-inputs are scaled into the normal range first.
+and so on every 7th float32 from ``2**-126`` to ``2**100``), and for float64
+``s = f / (2 + f)``, ``log(1 + f) = f - f**2/2 + s (f**2/2 + R(s**2))`` with
+the fdlibm minimax ``R``; subnormal inputs are scaled into the normal range
+first.
 
 Every polynomial step is an explicit :func:`~._jit.fma`, the only fused
 operations in the kernels.
