@@ -64,15 +64,25 @@ def philox_words_f64(words, o, n, k0, k1, draw, rid):
 
 
 @helper
+def block_row_ids(row_ids, r0, r1):
+    """``(ids, base)`` with ``row_id(ids, r) + base`` the stream id of row
+    ``r0 + r``: the block's slice of ``row_ids``, indexed from 0 (so a loop over
+    ``r`` loads them contiguously and vectorises), or the offset ``r0`` when
+    there are none."""
+    return row_ids[r0:r1], select(row_ids.size > 0, np.int64(0), np.int64(r0))
+
+
+@helper
 def philox_columns_f32(words, k, r0, r1, k0, k1, draw, row_ids):
     """Float32 Philox words of rows ``r0 <= r < r1`` in column order:
     ``words[j * R + (r - r0)]`` with ``R = r1 - r0`` (short rows: the loop runs
     across rows, so it vectorises when a row has only a few Philox blocks)."""
     rows = r1 - r0
+    ids, base = block_row_ids(row_ids, r0, r1)
     for b in range((k + 3) // 4):
         w = words[4 * b * rows : 4 * (b + 1) * rows]
         for r in range(rows):
-            rid = np.uint64(row_id(row_ids, r0 + r))
+            rid = np.uint64(row_id(ids, r) + base)
             w0, w1, w2, w3 = philox4x32_10(np.uint64(b), draw, rid & _LO32, rid >> _U32, k0, k1)
             w[r] = np.uint32(w0)
             w[rows + r] = np.uint32(w1)
@@ -84,10 +94,11 @@ def philox_columns_f32(words, k, r0, r1, k0, k1, draw, row_ids):
 def philox_columns_f64(words, k, r0, r1, k0, k1, draw, row_ids):
     """Float64 twin of :func:`philox_columns_f32` (two words per value)."""
     rows = r1 - r0
+    ids, base = block_row_ids(row_ids, r0, r1)
     for b in range((k + 1) // 2):
         w = words[2 * b * rows : 2 * (b + 1) * rows]
         for r in range(rows):
-            rid = np.uint64(row_id(row_ids, r0 + r))
+            rid = np.uint64(row_id(ids, r) + base)
             w0, w1, w2, w3 = philox4x32_10(np.uint64(b), draw, rid & _LO32, rid >> _U32, k0, k1)
             w[r] = (w0 << _U32) | w1
             w[rows + r] = (w2 << _U32) | w3
@@ -214,6 +225,21 @@ def inverse_tau(tau, r):
     return tau.dtype.type(1) / tau_of(tau, r)
 
 
+@part
+def inverse_taus(tau, r0, f):
+    """``f[r]`` = :func:`inverse_tau` of row ``r0 + r``, for a block of
+    ``f.size`` rows, in loops indexed from 0 (they vectorise)."""
+    one = tau.dtype.type(1)
+    if tau.size == 1:
+        t = one / tau[0]
+        for r in range(f.size):
+            f[r] = t
+    else:
+        tr = tau[r0 : r0 + f.size]
+        for r in range(f.size):
+            f[r] = one / tr[r]
+
+
 @helper
 def first_index_of(z, v):
     """Lowest ``j`` with ``z[j] == v``, or ``z.size`` if none (``v`` NaN)."""
@@ -284,8 +310,8 @@ def _gumbel_softmax_columns(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mode,
             for r in range(rows):
                 c[r] = c[r] - m[r]
     column_max(z, k, rows, m)
+    inverse_taus(tau, r0, f)
     for r in range(rows):
-        f[r] = inverse_tau(tau, r0 + r)
         s[r] = x.dtype.type(0)
     for j in range(k):
         c = z[j * rows : (j + 1) * rows]
@@ -437,6 +463,7 @@ def _categorical_columns(r0, r1, x, out, k, s, k0, k1, row_ids):
         for r in range(rows):
             c[r] = c[r] - m[r]
     words = word_scratch(sc, (k + 3) * rows)
+    ob = out[r0 * s : r1 * s]
     for d in range(s):
         philox_columns(words, k, r0, r1, k0, k1, np.uint64(d), row_ids)
         for r in range(rows):
@@ -451,7 +478,7 @@ def _categorical_columns(r0, r1, x, out, k, s, k0, k1, row_ids):
                 best[r] = select(better, v, best[r])
                 first[r] = select(better, np.int32(j), first[r])
         for r in range(rows):
-            out[(r0 + r) * s + d] = first[r] if np.isfinite(m[r]) else -1
+            ob[r * s + d] = select(np.isfinite(m[r]), np.int64(first[r]), np.int64(-1))
 
 
 @part

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import helper, maximum, part, row_kernel, summing, wide_vectors
+from ._jit import helper, maximum, part, row_kernel, select, summing, wide_vectors
 from ._vmath import vexp, vexp_term, vlog
 
 
@@ -196,8 +196,9 @@ def _softmax_columns(r0, r1, x, out, k, scale):
     s = np.empty(rows, x.dtype)
     exp_shifted_columns(xc, k, rows, m, s)
     if scale.size > 0:
+        sc = scale[r0:r1]
         for r in range(rows):
-            s[r] = scale[r0 + r] / s[r]
+            s[r] = sc[r] / s[r]
     else:
         for r in range(rows):
             s[r] = x.dtype.type(1) / s[r]
@@ -228,9 +229,10 @@ def softmax_fwd(r0, r1, x, out, k, scale):
     maxima = np.empty(r1 - r0, x.dtype)
     shift_rows(xb, ob, k, maxima)
     exp_inplace(ob)
+    sc = scale[r0:r1]
     for r in range(r1 - r0):
         orow = ob[r * k : (r + 1) * k]
-        c = (scale[r0 + r] if scale.size > 0 else out.dtype.type(1)) / row_sum(orow)
+        c = (sc[r] if scale.size > 0 else out.dtype.type(1)) / row_sum(orow)
         for j in range(k):
             orow[j] *= c
 
@@ -260,9 +262,10 @@ def logsumexp_fwd(r0, r1, x, out, k):
     shift_rows(x[r0 * k : r1 * k], e, k, maxima)
     for i in range(e.size):
         e[i] = vexp_term(e[i])
+    ob = out[r0:r1]
     for r in range(r1 - r0):
         m = maxima[r]
-        out[r0 + r] = m if np.isinf(m) else m + vlog(row_sum(e[r * k : (r + 1) * k]))
+        ob[r] = m if np.isinf(m) else m + vlog(row_sum(e[r * k : (r + 1) * k]))
 
 
 @part
@@ -278,8 +281,11 @@ def _logsumexp_columns(r0, r1, x, out, k):
         c = xc[j * rows : (j + 1) * rows]
         for r in range(rows):
             s[r] += vexp_term(c[r] - m[r])
+    # One flat, branch-free loop (a select, not a conditional, and the output
+    # sliced from 0), so the per-row logs vectorise.
+    ob = out[r0:r1]
     for r in range(rows):
-        out[r0 + r] = m[r] if np.isinf(m[r]) else m[r] + vlog(s[r])
+        ob[r] = select(np.isinf(m[r]), m[r], m[r] + vlog(s[r]))
 
 
 @part
