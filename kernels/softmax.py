@@ -268,19 +268,29 @@ def logsumexp_fwd(r0, r1, x, out, k):
         ob[r] = m if np.isinf(m) else m + vlog(row_sum(e[r * k : (r + 1) * k]))
 
 
+@helper
+def shift_and_sum_columns(xc, k, rows, m):
+    """``xc -= m[r]`` in column order; returns the row sums of
+    ``vexp_term(xc)``, added over ``j`` in order (logsumexp, log_softmax)."""
+    s = np.empty(rows, xc.dtype)
+    for r in range(rows):
+        s[r] = xc.dtype.type(0)
+    for j in range(k):
+        c = xc[j * rows : (j + 1) * rows]
+        for r in range(rows):
+            d = c[r] - m[r]
+            c[r] = d
+            s[r] += vexp_term(d)
+    return s
+
+
 @part
 def _logsumexp_columns(r0, r1, x, out, k):
     """The column-order path of :func:`logsumexp_fwd`."""
     wide_vectors()
     rows = r1 - r0
     xc, m = column_block(x, r0, r1, k)
-    s = np.empty(rows, x.dtype)
-    for r in range(rows):
-        s[r] = x.dtype.type(0)
-    for j in range(k):
-        c = xc[j * rows : (j + 1) * rows]
-        for r in range(rows):
-            s[r] += vexp_term(c[r] - m[r])
+    s = shift_and_sum_columns(xc, k, rows, m)
     # One flat, branch-free loop (a select, not a conditional, and the output
     # sliced from 0), so the per-row logs vectorise.
     ob = out[r0:r1]
@@ -294,15 +304,7 @@ def _log_softmax_columns(r0, r1, x, out, k):
     wide_vectors()
     rows = r1 - r0
     xc, m = column_block(x, r0, r1, k)
-    s = np.empty(rows, x.dtype)
-    for r in range(rows):
-        s[r] = x.dtype.type(0)
-    for j in range(k):
-        c = xc[j * rows : (j + 1) * rows]
-        for r in range(rows):
-            d = c[r] - m[r]
-            c[r] = d
-            s[r] += vexp_term(d)
+    s = shift_and_sum_columns(xc, k, rows, m)
     for r in range(rows):
         s[r] = vlog(s[r])
     ob = out[r0 * k : r1 * k]
