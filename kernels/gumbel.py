@@ -25,6 +25,7 @@ from .softmax import (
     row_max,
     row_sum,
     scale_columns,
+    shift_columns,
     to_columns,
 )
 from .philox import philox4x32_10, uniform_f32, uniform_f64
@@ -305,10 +306,7 @@ def _gumbel_softmax_columns(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mode,
             for r in range(rows):
                 c[r] = (c[r] - m[r]) + g[r]
     else:
-        for j in range(k):
-            c = z[j * rows : (j + 1) * rows]
-            for r in range(rows):
-                c[r] = c[r] - m[r]
+        shift_columns(z, k, rows, m)
     column_max(z, k, rows, m)
     inverse_taus(tau, r0, f)
     for r in range(rows):
@@ -458,10 +456,7 @@ def _categorical_columns(r0, r1, x, out, k, s, k0, k1, row_ids):
     sc, m = column_block(x, r0, r1, k)
     best = np.empty(rows, x.dtype)
     first = np.empty(rows, np.int32)
-    for j in range(k):
-        c = sc[j * rows : (j + 1) * rows]
-        for r in range(rows):
-            c[r] = c[r] - m[r]
+    shift_columns(sc, k, rows, m)
     words = word_scratch(sc, (k + 3) * rows)
     ob = out[r0 * s : r1 * s]
     for d in range(s):

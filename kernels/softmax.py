@@ -150,6 +150,16 @@ def scale_columns(xc, k, rows, f):
 
 
 @helper
+def shift_columns(xc, k, rows, m):
+    """``xc[j * rows + r] -= m[r]``: shift each row of a column-order block
+    (in column order, before moving it back: see :func:`scale_columns`)."""
+    for j in range(k):
+        c = xc[j * rows : (j + 1) * rows]
+        for r in range(rows):
+            c[r] = c[r] - m[r]
+
+
+@helper
 def column_max(xc, k, rows, m):
     """``m[r]`` = NaN-propagating maximum of row ``r`` of a column-order block."""
     for r in range(rows):
@@ -307,12 +317,8 @@ def _log_softmax_columns(r0, r1, x, out, k):
     s = shift_and_sum_columns(xc, k, rows, m)
     for r in range(rows):
         s[r] = vlog(s[r])
-    ob = out[r0 * k : r1 * k]
-    for j in range(k):
-        c = xc[j * rows : (j + 1) * rows]
-        oj = ob[j:]
-        for r in range(rows):
-            oj[r * k] = c[r] - s[r]
+    shift_columns(xc, k, rows, s)
+    from_columns(xc, out[r0 * k : r1 * k], k, rows)
 
 
 @row_kernel

@@ -59,7 +59,7 @@ def test_thread_count_invariance(dtype):
     np.testing.assert_array_equal(one[1], two[1])
 
 
-@pytest.mark.parametrize("k", [1, 10, 40, 100, 300])  # column, block and long-row paths
+@pytest.mark.parametrize("k", [1, 10, 40, 100, 300])  # column-order (K < 64) and row-by-row paths
 def test_every_row_path_matches_the_reference(backend, dtype, k):
     """Drawn, given and no noise; scalar and per-row tau; soft, hard and
     return_soft; masked, all -inf and NaN rows; several blocks of rows."""
