@@ -204,6 +204,55 @@ i32_as_f32 = _bitcast_intrinsic(numba.int32, numba.float32)
 f64_as_i64 = _bitcast_intrinsic(numba.float64, numba.int64)
 i64_as_f64 = _bitcast_intrinsic(numba.int64, numba.float64)
 
+_SAME_WIDTH = {
+    numba.float32: numba.int32,
+    numba.float64: numba.int64,
+    numba.int32: numba.float32,
+    numba.int64: numba.float64,
+}
+
+
+@intrinsic
+def float_bits(typingctx, x):
+    """The bits of a float32 (float64) as an int32 (int64)."""
+    if x not in (numba.float32, numba.float64):
+        return None
+    sig = _SAME_WIDTH[x](x)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(signature.return_type))
+
+    return sig, codegen
+
+
+@intrinsic
+def bits_float(typingctx, b):
+    """The float32 (float64) with the bits of an int32 (int64)."""
+    if b not in (numba.int32, numba.int64):
+        return None
+    sig = _SAME_WIDTH[b](b)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(signature.return_type))
+
+    return sig, codegen
+
+
+@intrinsic
+def magnitude_bits(typingctx, x):
+    """The bits of ``abs(x)`` for a float32 (float64), as an int32 (int64),
+    computed in that width (Numba would widen an int32 ``&`` to int64)."""
+    if x not in (numba.float32, numba.float64):
+        return None
+    sig = _SAME_WIDTH[x](x)
+
+    def codegen(context, builder, signature, args):
+        t = context.get_value_type(signature.return_type)
+        b = builder.bitcast(args[0], t)
+        return builder.and_(b, ir.Constant(t, (1 << (t.width - 1)) - 1))
+
+    return sig, codegen
+
 
 def row_kernel(block):
     """Decorator: compile a block function and build its serial and parallel drivers.

@@ -11,19 +11,24 @@ correctly rounded float64 libm) reference over the whole domain, denormals,
 * ``vexp``: float32 within 2 ulp, float64 within 2 ulp.
 * ``vlog``: float32 within 2 ulp, float64 within 2 ulp.
 * ``vexp_term``: exp of a non-positive argument as a term of a sum whose
-  largest term is 1 (logsumexp, log_softmax): within 2 ulp where the result is
-  normal; 0 at and below -87 (float32) or -708 (float64), where the true
-  value is under 2**-125 (2**-1021), so each such term moves a sum of at
-  least 1 by less than that fraction of it.  Unlike ``vexp`` it has no
-  overflow clamp, no two-factor scaling and no NaN pass-through (a NaN
-  argument gives 0: the callers take NaN from the row maximum): 0.40 against
-  0.52 ns per float32 value, one thread.
+  largest term is 1 (logsumexp, log_softmax): within 2 ulp above -87
+  (float32; 1.05 ulp at most over every float32 in ``(-87, 0]``) or -708
+  (float64).  At and below those, and for ``-inf`` and NaN, the argument is
+  clamped, so the result is ``e**-87`` (``e**-708``), under ``2**-125``
+  (``2**-1021``): K such terms move a sum of at least 1 by less than
+  ``K 2**-125`` of it, which rounds away for any K below ``2**100``.  Unlike
+  ``vexp`` it has no overflow clamp, no two-factor scaling and no NaN
+  pass-through: the callers take NaN and infinities from the row maximum.
 
 exp: Cody-Waite reduction ``x = n ln2 + r`` with ``|r| <= ln2 / 2`` and a
-polynomial for ``e**r`` (float32: Cephes ``expf`` minimax coefficients;
-float64: Taylor series to degree 13, truncation below 2**-58).  ``2**n`` is
-applied as two factors ``2**(n//2) * 2**(n - n//2)``, so results that overflow
-become inf and results in the subnormal range are rounded once.
+polynomial for ``e**r`` (float32: the minimax polynomial of degree 6 for the
+relative error, 2.0e-9 before its coefficients are rounded, by Horner's rule;
+exhaustively over every float32 in ``[-87, 0]`` within 1.05 ulp; float64:
+Taylor series to degree 13, truncation below 2**-58).  ``n`` is read off the
+bits of ``x log2(e) + 1.5 * 2**23``, rounded (no float-to-integer
+conversion).  ``2**n`` is applied as two factors ``2**(n//2) * 2**(n -
+n//2)``, so results that overflow become inf and results in the subnormal
+range are rounded once; ``vexp_term`` adds ``n`` to the exponent field.
 
 log: the fdlibm/musl reduction ``x = 2**k (1 + f)`` with ``sqrt(2)/2 <= 1 + f
 < sqrt(2)``, then, for float32, ``log(1 + f) = f + f**2 (f P(f) - 1/2)`` with
@@ -55,12 +60,15 @@ _F32_LOG2E = _f32(1.44269504088896341)
 _F32_ROUND = _f32(12582912.0)  # 1.5 * 2**23: adding it rounds to an integer
 _F32_C1 = _f32(0.693359375)
 _F32_C2 = _f32(-2.12194440e-4)
-_F32_P0 = _f32(1.9875691500e-4)
-_F32_P1 = _f32(1.3981999507e-3)
-_F32_P2 = _f32(8.3334519073e-3)
-_F32_P3 = _f32(4.1665795894e-2)
-_F32_P4 = _f32(1.6666665459e-1)
-_F32_P5 = _f32(5.0000001201e-1)
+_F32_ROUND_BITS = np.int32(0x4B400000)  # the bits of _F32_ROUND
+# e**r = 1 + r (1 + r (E2 + r (E3 + ...))) on |r| <= ln2 / 2: the minimax
+# (relative error) polynomial of degree 6, 2.0e-9 before rounding the
+# coefficients to float32.
+_F32_E2 = _f32(0.4999999403953552)
+_F32_E3 = _f32(0.16666430234909058)
+_F32_E4 = _f32(0.04166800528764725)
+_F32_E5 = _f32(0.008374195545911789)
+_F32_E6 = _f32(0.0013843607157468796)
 _F32_ONE = _f32(1.0)
 _F32_HALF = _f32(0.5)
 _F32_MIN_NORMAL = _f32(np.finfo(np.float32).tiny)
@@ -77,12 +85,12 @@ _F32_L7 = _f32(-1.1514610310e-1)
 _F32_L8 = _f32(7.0376836292e-2)
 
 _F32_TERM_MIN = _f32(-87.0)
-_F32_ZERO = _f32(0.0)
 
 _F64_EXP_HI = 710.0
 _F64_EXP_LO = -746.0
 _F64_LOG2E = 1.4426950408889634
 _F64_ROUND = 6755399441055744.0  # 1.5 * 2**52
+_F64_ROUND_BITS = np.int64(0x4338000000000000)  # the bits of _F64_ROUND
 _F64_TERM_MIN = -708.0
 _F64_LN2_HI = 6.93147180369123816490e-01
 _F64_LN2_LO = 1.90821492927058770002e-10
@@ -103,7 +111,8 @@ _F64_TAYLOR = tuple(1.0 / float(np.prod(np.arange(1, k + 1, dtype=np.float64))) 
 def exp_f32(x):
     xc = select(x < _F32_EXP_HI, x, _F32_EXP_HI)
     xc = select(xc > _F32_EXP_LO, xc, _F32_EXP_LO)
-    p, ni = _exp_poly_f32(xc)
+    p, t = _exp_poly_f32(xc)
+    ni = np.int32(f32_as_i32(t) - _F32_ROUND_BITS)
     n1 = ni >> 1
     s1 = i32_as_f32(np.int32((n1 + 127) << 23))
     s2 = i32_as_f32(np.int32((ni - n1 + 127) << 23))
@@ -115,7 +124,8 @@ def exp_f32(x):
 def exp_f64(x):
     xc = select(x < _F64_EXP_HI, x, _F64_EXP_HI)
     xc = select(xc > _F64_EXP_LO, xc, _F64_EXP_LO)
-    p, ni = _exp_poly_f64(xc)
+    p, t = _exp_poly_f64(xc)
+    ni = f64_as_i64(t) - _F64_ROUND_BITS
     n1 = ni >> 1
     s1 = i64_as_f64((n1 + 1023) << 52)
     s2 = i64_as_f64((ni - n1 + 1023) << 52)
@@ -125,21 +135,26 @@ def exp_f64(x):
 
 @helper
 def _exp_poly_f32(xc):
-    """``(e**r, n)`` with ``xc = n ln2 + r``, ``|r| <= ln2 / 2``."""
-    n = fma(xc, _F32_LOG2E, _F32_ROUND) - _F32_ROUND
+    """``(e**r, t)`` with ``xc = n ln2 + r``, ``|r| <= ln2 / 2``, and ``t`` the
+    float32 ``1.5 * 2**23 + n``, whose bits are ``_F32_ROUND_BITS + n`` (no
+    float-to-integer conversion is needed for ``n``)."""
+    t = fma(xc, _F32_LOG2E, _F32_ROUND)
+    n = t - _F32_ROUND
     r = fma(-n, _F32_C2, fma(-n, _F32_C1, xc))
-    p = fma(_F32_P0, r, _F32_P1)
-    p = fma(p, r, _F32_P2)
-    p = fma(p, r, _F32_P3)
-    p = fma(p, r, _F32_P4)
-    p = fma(p, r, _F32_P5)
-    return fma(p, r * r, r) + _F32_ONE, np.int32(n)
+    p = fma(_F32_E6, r, _F32_E5)
+    p = fma(p, r, _F32_E4)
+    p = fma(p, r, _F32_E3)
+    p = fma(p, r, _F32_E2)
+    p = fma(p, r, _F32_ONE)
+    return fma(p, r, _F32_ONE), t
 
 
 @helper
 def _exp_poly_f64(xc):
-    """``(e**r, n)`` with ``xc = n ln2 + r``, ``|r| <= ln2 / 2``."""
-    n = fma(xc, _F64_LOG2E, _F64_ROUND) - _F64_ROUND
+    """``(e**r, t)`` with ``xc = n ln2 + r``, ``|r| <= ln2 / 2``, and ``t`` the
+    float64 ``1.5 * 2**52 + n`` (bits ``_F64_ROUND_BITS + n``)."""
+    t = fma(xc, _F64_LOG2E, _F64_ROUND)
+    n = t - _F64_ROUND
     r = fma(-n, _F64_LN2_LO, fma(-n, _F64_LN2_HI, xc))
     p = fma(_T13, r, _T12)
     p = fma(p, r, _T11)
@@ -153,23 +168,22 @@ def _exp_poly_f64(xc):
     p = fma(p, r, _T3)
     p = fma(p, r, _T2)
     p = fma(p, r, _T1)
-    return fma(p, r, _T0), np.int64(n)
+    return fma(p, r, _T0), t
 
 
 @helper
 def exp_term_f32(x):
-    xc = select(x > _F32_TERM_MIN, x, _F32_TERM_MIN)
-    p, n = _exp_poly_f32(xc)
-    y = p * i32_as_f32(np.int32((n + 127) << 23))
-    return select(x > _F32_TERM_MIN, y, _F32_ZERO)
+    # Clamped at -87, n >= -126 and e**r * 2**n is normal, so 2**n is applied
+    # by adding n to the exponent field of e**r: (bits(t) << 23) is n << 23,
+    # since the bits of 1.5 * 2**23 end in 23 zeros.
+    p, t = _exp_poly_f32(select(x > _F32_TERM_MIN, x, _F32_TERM_MIN))
+    return i32_as_f32(np.int32(f32_as_i32(p) + np.int32(f32_as_i32(t) << 23)))
 
 
 @helper
 def exp_term_f64(x):
-    xc = select(x > _F64_TERM_MIN, x, _F64_TERM_MIN)
-    p, n = _exp_poly_f64(xc)
-    y = p * i64_as_f64((n + 1023) << 52)
-    return select(x > _F64_TERM_MIN, y, 0.0)
+    p, t = _exp_poly_f64(select(x > _F64_TERM_MIN, x, _F64_TERM_MIN))
+    return i64_as_f64(f64_as_i64(p) + (f64_as_i64(t) << 52))
 
 
 @helper

@@ -16,17 +16,45 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import helper, maximum, part, row_kernel, select, summing, wide_vectors
+from ._jit import (
+    bits_float,
+    float_bits,
+    helper,
+    magnitude_bits,
+    maximum,
+    part,
+    row_kernel,
+    select,
+    summing,
+    wide_vectors,
+)
 from ._vmath import vexp, vexp_term, vlog
 
 
 @helper
 def row_max(x):
-    """NaN-propagating maximum of a row (``-inf`` when empty)."""
-    m = x.dtype.type(-np.inf)
+    """NaN-propagating maximum of a row (``-inf`` when empty).
+
+    Computed on the bits: as signed integers, non-negative floats order as
+    their values and negative floats in reverse, all below the non-negative
+    ones.  So the largest of the bits is the maximum when it is non-negative,
+    and otherwise the smallest of the bits is (``-inf`` at the latest); the
+    largest magnitude tells NaN.  Three integer reductions, whose horizontal
+    steps are one instruction each, where ``llvm.maximum`` (``-0 < +0``, NaN)
+    costs six vector instructions per step: at K = 128, float32, one thread,
+    0.30 against 0.40 ns per value (the row sum takes 0.23)."""
+    t = x.dtype.type
+    hi = float_bits(t(-0.0))  # the most negative integer
+    lo = float_bits(t(-np.inf))
+    mag = float_bits(t(0.0))
     for j in range(x.size):
-        m = maximum(m, x[j])
-    return m
+        b = float_bits(x[j])
+        a = magnitude_bits(x[j])
+        hi = select(b > hi, b, hi)
+        lo = select(b < lo, b, lo)
+        mag = select(a > mag, a, mag)
+    m = bits_float(select(hi >= 0, hi, lo))
+    return select(mag > float_bits(t(np.inf)), t(np.nan), m)
 
 
 SHORT_SUM = 32
@@ -308,6 +336,18 @@ def _logsumexp_columns(r0, r1, x, out, k):
         ob[r] = select(np.isinf(m[r]), m[r], m[r] + vlog(s[r]))
 
 
+@helper
+def log_of_sum(s, m):
+    """``log(s)`` for log_softmax's row sum ``s`` of :func:`vexp_term` terms
+    after the shift by the row maximum ``m``; NaN when ``m`` is infinite.
+
+    A row holding ``+inf`` has log_softmax NaN; its terms are clamped
+    ``vexp_term`` values, not 0, so the sum alone does not show it.  ``m - m``
+    is 0 for a finite ``m`` (adding it changes nothing, ``log(s) >= 0``) and
+    NaN otherwise."""
+    return vlog(s) + (m - m)
+
+
 @part
 def _log_softmax_columns(r0, r1, x, out, k):
     """The column-order path of :func:`log_softmax_fwd`."""
@@ -316,7 +356,7 @@ def _log_softmax_columns(r0, r1, x, out, k):
     xc, m = column_block(x, r0, r1, k)
     s = shift_and_sum_columns(xc, k, rows, m)
     for r in range(rows):
-        s[r] = vlog(s[r])
+        s[r] = log_of_sum(s[r], m[r])
     shift_columns(xc, k, rows, s)
     from_columns(xc, out[r0 * k : r1 * k], k, rows)
 
@@ -336,7 +376,7 @@ def log_softmax_fwd(r0, r1, x, out, k):
         e[i] = vexp_term(ob[i])
     for r in range(r1 - r0):
         orow = ob[r * k : (r + 1) * k]
-        ls = vlog(row_sum(e[r * k : (r + 1) * k]))
+        ls = log_of_sum(row_sum(e[r * k : (r + 1) * k]), maxima[r])
         for j in range(k):
             orow[j] -= ls
 

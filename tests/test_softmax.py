@@ -57,15 +57,25 @@ def test_forward_matches_scipy(backend, dtype, name, case):
         assert_close(got, want, dtype)
 
 
+@pytest.mark.parametrize("k", [2, 40, 300], ids=["columns", "blocks", "long-rows"])
 @pytest.mark.parametrize("name", list(FORWARD))
-def test_special_rows(backend, dtype, name):
-    x = np.array([[-np.inf, -np.inf], [np.nan, 0.0], [np.inf, 0.0], [0.0, -np.inf]], dtype)
+def test_special_rows(backend, dtype, name, k):
+    # One row length per CPU row path (kernels/softmax.py): K < 32 in column
+    # order, blocks of rows, and rows of 256 and more one by one.
+    x = np.full((6, k), -np.inf, dtype)  # row 0: all -inf
+    x[1, :2] = [np.nan, 0.0]
+    x[2, :2] = [np.inf, 0.0]
+    x[3, 0] = 0.0
+    x[4, :2] = [np.inf, np.nan]
+    x[5, :2] = [-np.nan, 0.0]  # a NaN with the sign bit set
+    assert np.signbit(x[5, 0])
     got = backend.to_numpy(FORWARD[name][0](backend.asarray(x)))
     if name == "logsumexp":
-        assert got[0] == -np.inf and np.isnan(got[1]) and got[2] == np.inf and got[3] == 0.0
+        assert got[0] == -np.inf and got[2] == np.inf and got[3] == 0.0
+        assert np.isnan(got[[1, 4, 5]]).all()
     else:
-        assert np.isnan(got[:3]).all()
-        want = [1.0, 0.0] if name == "softmax" else [0.0, -np.inf]
+        assert np.isnan(got[[0, 1, 2, 4, 5]]).all()
+        want = [1.0] + [0.0] * (k - 1) if name == "softmax" else [0.0] + [-np.inf] * (k - 1)
         assert got[3].tolist() == want
 
 

@@ -81,7 +81,7 @@ def test_vexp_error_bound(dtype):
 def test_vexp_term_error_bound(dtype):
     rng = np.random.default_rng(2)
     lo, cut, floor = (-110.0, -87.0, 2.0**-125) if dtype == np.float32 else (-750.0, -708.0, 2.0**-1021)
-    special = np.array([0.0, -0.0, cut, np.nextafter(dtype(cut), dtype(0)), -np.inf, lo], dtype)
+    special = np.array([0.0, -0.0, cut, np.nextafter(dtype(cut), dtype(0)), -np.inf, np.nan, lo], dtype)
     x = np.concatenate([rng.uniform(lo, 0, 2_000_000).astype(dtype), rng.uniform(-1, 0, 100_000).astype(dtype), special])
     out = np.empty_like(x)
     _vmath.vexp_term_array(x, out)
@@ -89,9 +89,12 @@ def test_vexp_term_error_bound(dtype):
     kept = x > cut
     assert kept.sum() > len(x) // 2 and (~kept).sum() > 1000
     assert _ulps(out[kept], ref[kept], dtype).max() <= MAX_ULP
-    # Dropped terms are 0, and their true value is below the stated floor.
-    assert (out[~kept] == 0).all()
-    assert ref[~kept].max() < floor
+    # Clamped terms (at and below the cut, -inf, NaN) are all exp(cut), a
+    # positive value below the stated floor, like their true values.
+    clamped = out[~kept]
+    assert (clamped == clamped[0]).all() and 0 < clamped[0] < floor
+    assert _ulps(clamped[:1], _reference(np.exp, np.array([cut], dtype), dtype), dtype).max() <= MAX_ULP
+    assert ref[~kept & ~np.isnan(x)].max() < floor
     assert out[x == 0].tolist() == [1.0] * int((x == 0).sum())
 
 
