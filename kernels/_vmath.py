@@ -20,6 +20,15 @@ correctly rounded float64 libm) reference over the whole domain, denormals,
   ``vexp`` it has no overflow clamp, no two-factor scaling and no NaN
   pass-through: the callers take NaN and infinities from the row maximum.
 
+* ``vexp_shifted``: exp of a value less its row maximum (softmax): a
+  non-positive argument, NaN or ``-inf``.  Within 2 ulp where the result is
+  normal, subnormal results rounded once, 0 at and below -104 (float32) or
+  -746 (float64), where the true value rounds to 0, and 0 for ``-inf`` and
+  NaN.  A NaN argument only occurs in a row whose maximum is NaN or infinite,
+  and there every term is NaN or ``-inf``, so the row sum is 0 and the
+  normalised row ``0 * (1 / 0)`` is NaN, as it should be.  No overflow clamp
+  and one factor ``2**-64`` instead of two: 14 vector operations against 22.
+
 exp: Cody-Waite reduction ``x = n ln2 + r`` with ``|r| <= ln2 / 2`` and a
 polynomial for ``e**r`` (float32: the minimax polynomial of degree 6 for the
 relative error, 2.0e-9 before its coefficients are rounded, by Horner's rule;
@@ -85,6 +94,9 @@ _F32_L7 = _f32(-1.1514610310e-1)
 _F32_L8 = _f32(7.0376836292e-2)
 
 _F32_TERM_MIN = _f32(-87.0)
+_F32_SHIFTED_MIN = _f32(-104.0)
+_F32_2P64 = _f32(2.0**64)
+_F32_2M64 = _f32(2.0**-64)
 
 _F64_EXP_HI = 710.0
 _F64_EXP_LO = -746.0
@@ -92,6 +104,7 @@ _F64_LOG2E = 1.4426950408889634
 _F64_ROUND = 6755399441055744.0  # 1.5 * 2**52
 _F64_ROUND_BITS = np.int64(0x4338000000000000)  # the bits of _F64_ROUND
 _F64_TERM_MIN = -708.0
+_F64_SHIFTED_MIN = -746.0
 _F64_LN2_HI = 6.93147180369123816490e-01
 _F64_LN2_LO = 1.90821492927058770002e-10
 _F64_MIN_NORMAL = float(np.finfo(np.float64).tiny)
@@ -111,7 +124,7 @@ _F64_TAYLOR = tuple(1.0 / float(np.prod(np.arange(1, k + 1, dtype=np.float64))) 
 def exp_f32(x):
     xc = select(x < _F32_EXP_HI, x, _F32_EXP_HI)
     xc = select(xc > _F32_EXP_LO, xc, _F32_EXP_LO)
-    p, t = _exp_poly_f32(xc)
+    p, t = _exp_poly_f32(xc, _F32_ONE)
     ni = np.int32(f32_as_i32(t) - _F32_ROUND_BITS)
     n1 = ni >> 1
     s1 = i32_as_f32(np.int32((n1 + 127) << 23))
@@ -124,7 +137,7 @@ def exp_f32(x):
 def exp_f64(x):
     xc = select(x < _F64_EXP_HI, x, _F64_EXP_HI)
     xc = select(xc > _F64_EXP_LO, xc, _F64_EXP_LO)
-    p, t = _exp_poly_f64(xc)
+    p, t = _exp_poly_f64(xc, 1.0)
     ni = f64_as_i64(t) - _F64_ROUND_BITS
     n1 = ni >> 1
     s1 = i64_as_f64((n1 + 1023) << 52)
@@ -134,41 +147,60 @@ def exp_f64(x):
 
 
 @helper
-def _exp_poly_f32(xc):
-    """``(e**r, t)`` with ``xc = n ln2 + r``, ``|r| <= ln2 / 2``, and ``t`` the
+def _exp_poly_f32(xc, s):
+    """``(s e**r, t)`` with ``xc = n ln2 + r``, ``|r| <= ln2 / 2``, and ``t`` the
     float32 ``1.5 * 2**23 + n``, whose bits are ``_F32_ROUND_BITS + n`` (no
-    float-to-integer conversion is needed for ``n``)."""
+    float-to-integer conversion is needed for ``n``).  ``s`` is a constant
+    power of two: the coefficients times ``s`` fold at compile time, and every
+    step rounds as for ``s = 1``."""
     t = fma(xc, _F32_LOG2E, _F32_ROUND)
     n = t - _F32_ROUND
     r = fma(-n, _F32_C2, fma(-n, _F32_C1, xc))
-    p = fma(_F32_E6, r, _F32_E5)
-    p = fma(p, r, _F32_E4)
-    p = fma(p, r, _F32_E3)
-    p = fma(p, r, _F32_E2)
-    p = fma(p, r, _F32_ONE)
-    return fma(p, r, _F32_ONE), t
+    p = fma(_F32_E6 * s, r, _F32_E5 * s)
+    p = fma(p, r, _F32_E4 * s)
+    p = fma(p, r, _F32_E3 * s)
+    p = fma(p, r, _F32_E2 * s)
+    p = fma(p, r, s)
+    return fma(p, r, s), t
 
 
 @helper
-def _exp_poly_f64(xc):
-    """``(e**r, t)`` with ``xc = n ln2 + r``, ``|r| <= ln2 / 2``, and ``t`` the
-    float64 ``1.5 * 2**52 + n`` (bits ``_F64_ROUND_BITS + n``)."""
+def _exp_poly_f64(xc, s):
+    """``(s e**r, t)`` with ``xc = n ln2 + r``, ``|r| <= ln2 / 2``, and ``t`` the
+    float64 ``1.5 * 2**52 + n`` (bits ``_F64_ROUND_BITS + n``); ``s`` as for
+    :func:`_exp_poly_f32`."""
     t = fma(xc, _F64_LOG2E, _F64_ROUND)
     n = t - _F64_ROUND
     r = fma(-n, _F64_LN2_LO, fma(-n, _F64_LN2_HI, xc))
-    p = fma(_T13, r, _T12)
-    p = fma(p, r, _T11)
-    p = fma(p, r, _T10)
-    p = fma(p, r, _T9)
-    p = fma(p, r, _T8)
-    p = fma(p, r, _T7)
-    p = fma(p, r, _T6)
-    p = fma(p, r, _T5)
-    p = fma(p, r, _T4)
-    p = fma(p, r, _T3)
-    p = fma(p, r, _T2)
-    p = fma(p, r, _T1)
-    return fma(p, r, _T0), t
+    p = fma(_T13 * s, r, _T12 * s)
+    p = fma(p, r, _T11 * s)
+    p = fma(p, r, _T10 * s)
+    p = fma(p, r, _T9 * s)
+    p = fma(p, r, _T8 * s)
+    p = fma(p, r, _T7 * s)
+    p = fma(p, r, _T6 * s)
+    p = fma(p, r, _T5 * s)
+    p = fma(p, r, _T4 * s)
+    p = fma(p, r, _T3 * s)
+    p = fma(p, r, _T2 * s)
+    p = fma(p, r, _T1 * s)
+    return fma(p, r, _T0 * s), t
+
+
+@helper
+def exp_shifted_f32(x):
+    # Clamped at -104, where the result rounds to 0.  2**n (n from -150 to 0)
+    # goes into the exponent field of 2**64 e**r, which stays normal, and the
+    # product with 2**-64 rounds once, into the subnormal range if need be.
+    p, t = _exp_poly_f32(select(x > _F32_SHIFTED_MIN, x, _F32_SHIFTED_MIN), _F32_2P64)
+    y = i32_as_f32(np.int32(f32_as_i32(p) + np.int32(f32_as_i32(t) << 23)))
+    return y * _F32_2M64
+
+
+@helper
+def exp_shifted_f64(x):
+    p, t = _exp_poly_f64(select(x > _F64_SHIFTED_MIN, x, _F64_SHIFTED_MIN), 2.0**64)
+    return i64_as_f64(f64_as_i64(p) + (f64_as_i64(t) << 52)) * 2.0**-64
 
 
 @helper
@@ -176,13 +208,13 @@ def exp_term_f32(x):
     # Clamped at -87, n >= -126 and e**r * 2**n is normal, so 2**n is applied
     # by adding n to the exponent field of e**r: (bits(t) << 23) is n << 23,
     # since the bits of 1.5 * 2**23 end in 23 zeros.
-    p, t = _exp_poly_f32(select(x > _F32_TERM_MIN, x, _F32_TERM_MIN))
+    p, t = _exp_poly_f32(select(x > _F32_TERM_MIN, x, _F32_TERM_MIN), _F32_ONE)
     return i32_as_f32(np.int32(f32_as_i32(p) + np.int32(f32_as_i32(t) << 23)))
 
 
 @helper
 def exp_term_f64(x):
-    p, t = _exp_poly_f64(select(x > _F64_TERM_MIN, x, _F64_TERM_MIN))
+    p, t = _exp_poly_f64(select(x > _F64_TERM_MIN, x, _F64_TERM_MIN), 1.0)
     return i64_as_f64(f64_as_i64(p) + (f64_as_i64(t) << 52))
 
 
@@ -269,6 +301,11 @@ def vexp_term(x):
     raise NotImplementedError("vexp_term runs inside compiled kernels only")
 
 
+def vexp_shifted(x):
+    """``exp`` of a float32/float64 less its row maximum (kernels only)."""
+    raise NotImplementedError("vexp_shifted runs inside compiled kernels only")
+
+
 def vlog(x):
     """Vectorisable ``log`` for float32 and float64 scalars (kernels only)."""
     raise NotImplementedError("vlog runs inside compiled kernels only")
@@ -281,6 +318,7 @@ def vlog_pos(x):
 
 by_type(vexp, {numba.float32: exp_f32, numba.float64: exp_f64})
 by_type(vexp_term, {numba.float32: exp_term_f32, numba.float64: exp_term_f64})
+by_type(vexp_shifted, {numba.float32: exp_shifted_f32, numba.float64: exp_shifted_f64})
 by_type(vlog, {numba.float32: log_f32, numba.float64: log_f64})
 by_type(vlog_pos, {numba.float32: log_pos_f32, numba.float64: log_pos_f64})
 
@@ -297,6 +335,13 @@ def vexp_term_array(x, out):
     """``out[i] = exp_term(x[i])``; the test entry point."""
     for i in range(x.size):
         out[i] = vexp_term(x[i])
+
+
+@helper
+def vexp_shifted_array(x, out):
+    """``out[i] = exp_shifted(x[i])``; the test entry point."""
+    for i in range(x.size):
+        out[i] = vexp_shifted(x[i])
 
 
 @helper

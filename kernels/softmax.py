@@ -28,7 +28,7 @@ from ._jit import (
     summing,
     wide_vectors,
 )
-from ._vmath import vexp, vexp_term, vlog
+from ._vmath import vexp, vexp_shifted, vexp_term, vlog
 
 
 @helper
@@ -111,9 +111,10 @@ def row_dot(x, y):
 
 @helper
 def exp_inplace(a):
-    """``a = exp(a)``: one flat, vectorised loop."""
+    """``a = exp(a)`` for a block of values less their row maxima
+    (:func:`~._vmath.vexp_shifted`): one flat, vectorised loop."""
     for i in range(a.size):
-        a[i] = vexp(a[i])
+        a[i] = vexp_shifted(a[i])
 
 
 @helper
@@ -219,7 +220,7 @@ def exp_shifted_columns(xc, k, rows, m, s):
     for j in range(k):
         c = xc[j * rows : (j + 1) * rows]
         for r in range(rows):
-            e = vexp(c[r] - m[r])
+            e = vexp_shifted(c[r] - m[r])
             c[r] = e
             s[r] += e
 
@@ -257,7 +258,7 @@ def softmax_fwd(r0, r1, x, out, k, scale):
             orow = out[r * k : (r + 1) * k]
             m = row_max(xr)
             for j in range(k):
-                orow[j] = vexp(xr[j] - m)
+                orow[j] = vexp_shifted(xr[j] - m)
             c = (scale[r] if scale.size > 0 else out.dtype.type(1)) / row_sum(orow)
             for j in range(k):
                 orow[j] *= c
@@ -295,15 +296,20 @@ def logsumexp_fwd(r0, r1, x, out, k):
                 e[j] = vexp_term(xr[j] - m)
             out[r] = m if np.isinf(m) else m + vlog(row_sum(e))
         return
-    e = np.empty((r1 - r0) * k, x.dtype)
-    maxima = np.empty(r1 - r0, x.dtype)
+    rows = r1 - r0
+    e = np.empty(rows * k, x.dtype)
+    maxima = np.empty(rows, x.dtype)
     shift_rows(x[r0 * k : r1 * k], e, k, maxima)
     for i in range(e.size):
         e[i] = vexp_term(e[i])
+    s = np.empty(rows, x.dtype)
+    for r in range(rows):
+        s[r] = row_sum(e[r * k : (r + 1) * k])
+    # The logs in one flat loop over the rows, which vectorises (see
+    # _logsumexp_columns), instead of one scalar log per row.
     ob = out[r0:r1]
-    for r in range(r1 - r0):
-        m = maxima[r]
-        ob[r] = m if np.isinf(m) else m + vlog(row_sum(e[r * k : (r + 1) * k]))
+    for r in range(rows):
+        ob[r] = select(np.isinf(maxima[r]), maxima[r], maxima[r] + vlog(s[r]))
 
 
 @helper
@@ -374,11 +380,16 @@ def log_softmax_fwd(r0, r1, x, out, k):
     shift_rows(x[r0 * k : r1 * k], ob, k, maxima)
     for i in range(e.size):
         e[i] = vexp_term(ob[i])
+    ls = np.empty(r1 - r0, x.dtype)
+    for r in range(r1 - r0):
+        ls[r] = row_sum(e[r * k : (r + 1) * k])
+    for r in range(r1 - r0):
+        ls[r] = log_of_sum(ls[r], maxima[r])
     for r in range(r1 - r0):
         orow = ob[r * k : (r + 1) * k]
-        ls = log_of_sum(row_sum(e[r * k : (r + 1) * k]), maxima[r])
+        c = ls[r]
         for j in range(k):
-            orow[j] -= ls
+            orow[j] -= c
 
 
 @row_kernel

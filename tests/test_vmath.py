@@ -99,6 +99,31 @@ def test_vexp_term_error_bound(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_vexp_shifted_error_bound(dtype):
+    rng = np.random.default_rng(4)
+    lo, cut = (-110.0, -104.0) if dtype == np.float32 else (-750.0, -746.0)
+    special = np.array([0.0, -0.0, cut, np.nextafter(dtype(cut), dtype(0)), -np.inf, np.nan, -1e30], dtype)
+    x = np.concatenate([rng.uniform(lo, 0, 2_000_000).astype(dtype), rng.uniform(-1, 0, 100_000).astype(dtype), special])
+    out = np.empty_like(x)
+    _vmath.vexp_shifted_array(x, out)
+    ref = _reference(np.exp, x, dtype)
+    with np.errstate(all="ignore"):
+        ref_t = ref.astype(dtype)
+    normal = ref_t >= np.finfo(dtype).tiny
+    assert normal.sum() > len(x) // 2
+    assert _ulps(out[normal], ref[normal], dtype).max() <= MAX_ULP
+    # Subnormal results: within 1 unit of the smallest subnormal (one rounding).
+    sub = (ref_t < np.finfo(dtype).tiny) & (x > cut)
+    assert sub.sum() > 1000
+    step = float(np.finfo(dtype).smallest_subnormal)
+    assert np.abs(out[sub].astype(np.float64) - ref[sub]).max() <= step
+    # 0 at and below the cut (where the true value rounds to 0), for -inf and NaN.
+    gone = ~(x > cut)
+    assert (out[gone] == 0).all() and (ref_t[gone & ~np.isnan(x)] == 0).all()
+    assert out[x == 0].tolist() == [1.0] * int((x == 0).sum())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 def test_vlog_pos_equals_vlog_on_positive_normals(dtype):
     from numba import njit
 
