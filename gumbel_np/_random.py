@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import numbers
 from typing import Union
 
@@ -29,11 +30,19 @@ def philox_key(rng: RNGLike, func: str) -> tuple[int, int]:
     elif isinstance(rng, (numbers.Integral, np.integer)) and not isinstance(rng, (bool, np.bool_)):
         if int(rng) < 0:
             raise ValueError(f"{func}: an integer rng seed must be non-negative, got {rng}")
-        seq = np.random.SeedSequence(int(rng))
+        return _seed_key(int(rng))
     else:
         raise TypeError(
             f"{func}: rng must be None, a non-negative int, a numpy.random.SeedSequence or a "
             f"numpy.random.Generator, not {type(rng).__module__}.{type(rng).__name__} ({rng!r})"
         )
     k0, k1 = seq.generate_state(2, np.uint32)
+    return int(k0), int(k1)
+
+
+@functools.lru_cache(maxsize=256)
+def _seed_key(seed: int) -> tuple[int, int]:
+    """The key of an integer seed (a pure function of it, cached: building a
+    ``SeedSequence`` costs several microseconds, most of a small call)."""
+    k0, k1 = np.random.SeedSequence(seed).generate_state(2, np.uint32)
     return int(k0), int(k1)

@@ -21,8 +21,14 @@ name = "cpu"
 _NO_ROWS = np.empty(0, np.int64)
 
 
+_MODULES: dict = {}
+
+
 def _kernels(module):
-    return importlib.import_module(f"{__package__}.{module}")
+    mod = _MODULES.get(module)
+    if mod is None:
+        mod = _MODULES[module] = importlib.import_module(f"{__package__}.{module}")
+    return mod
 
 
 def _row_ids(row_ids):
