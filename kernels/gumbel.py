@@ -16,7 +16,7 @@ import numba
 import numpy as np
 
 from ._jit import by_type, helper, maximum, part, row_kernel, select, wide_vectors
-from ._vmath import vexp, vlog, vlog_pos
+from ._vmath import vexp_shifted, vlog, vlog_pos
 from .softmax import (
     column_block,
     column_max,
@@ -314,7 +314,7 @@ def _gumbel_softmax_columns(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mode,
     for j in range(k):
         c = z[j * rows : (j + 1) * rows]
         for r in range(rows):
-            e = vexp((c[r] - m[r]) * f[r])
+            e = vexp_shifted((c[r] - m[r]) * f[r])
             c[r] = e
             s[r] += e
     for r in range(rows):
@@ -407,7 +407,7 @@ def _gumbel_softmax_long_rows(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mod
                 mz = maximum(mz, z)
         it = inverse_tau(tau, r)
         for j in range(k):
-            orow[j] = vexp((orow[j] - mz) * it)
+            orow[j] = vexp_shifted((orow[j] - mz) * it)
         _normalise_row(orow, out_soft, r * k, hard)
 
 
