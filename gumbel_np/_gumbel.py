@@ -186,7 +186,8 @@ def gumbel_softmax(
         Unnormalised log-probabilities (log-probabilities work as they are);
         ``-inf`` masks a category.
     tau : float or array_like, optional
-        Temperature, finite and > 0: a scalar, or an array broadcastable to
+        Temperature, finite and > 0 with a finite ``1 / tau`` (so above
+        about 2.9e-39 in float32): a scalar, or an array broadcastable to
         the batch shape (``logits.shape`` without ``axis``) for one
         temperature per row.  Default 1.
     hard : bool, optional
@@ -226,7 +227,8 @@ def gumbel_softmax(
     TypeError
         Unsupported array type or dtype, bad ``rng``.
     ValueError
-        ``tau`` not finite or not > 0 (0, -0.0, NaN, inf), ``row_ids`` or
+        ``tau`` not finite or not > 0 (0, -0.0, NaN, inf) or with an
+        infinite ``1 / tau`` in the compute dtype, ``row_ids`` or
         ``noise`` of the wrong shape, an empty category axis, both ``rng``
         and ``noise``.
     numpy.exceptions.AxisError

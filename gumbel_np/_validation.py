@@ -157,8 +157,10 @@ def check_tau(xp: Any, tau: Any, lay: Rows, dtype: np.dtype, func: str) -> tuple
     """``tau`` as a ``(rows,)`` (or ``(1,)`` for a scalar) array of ``dtype``
     (float32 for float16 data), and ``tau``'s own shape.
 
-    Every value must be finite and > 0 once in ``dtype`` (so -0.0, NaN, inf
-    and values that underflow to 0 are rejected).
+    Every value must be finite and > 0 once in ``dtype``, with a finite
+    ``1 / tau`` (the kernels scale by it): -0.0, NaN, inf, values that
+    underflow to 0 and subnormal values whose reciprocal overflows (below
+    about 2.9e-39 in float32) are rejected.
     """
     if np.dtype(dtype) == np.float16:
         dtype = np.dtype(np.float32)  # half data computes in float32
@@ -166,10 +168,13 @@ def check_tau(xp: Any, tau: Any, lay: Rows, dtype: np.dtype, func: str) -> tuple
     if t.dtype.kind not in "biuf":
         raise TypeError(f"{func}: tau must be a real number or array, got dtype {t.dtype}")
     tc = t.astype(dtype)
-    bad = ~(xp.isfinite(tc) & (tc > 0))
+    with np.errstate(divide="ignore", over="ignore"):
+        bad = ~(xp.isfinite(tc) & (tc > 0) & xp.isfinite(1 / tc))
     if bool(bad.any()):
         first = t.reshape(-1)[int(xp.argmax(bad.reshape(-1)))]
-        raise ValueError(f"{func}: tau must be finite and > 0 (in {np.dtype(dtype)}), got {float(first)!r}")
+        raise ValueError(
+            f"{func}: tau must be finite and > 0 with a finite 1 / tau (in {np.dtype(dtype)}), got {float(first)!r}"
+        )
     if t.ndim == 0:
         return tc.reshape(1), ()
     try:

@@ -212,30 +212,25 @@ _SAME_WIDTH = {
 }
 
 
-@intrinsic
-def float_bits(typingctx, x):
-    """The bits of a float32 (float64) as an int32 (int64)."""
-    if x not in (numba.float32, numba.float64):
-        return None
-    sig = _SAME_WIDTH[x](x)
+def _same_width_bitcast(accepted):
+    @intrinsic
+    def _impl(typingctx, a):
+        if a not in accepted:
+            return None
+        sig = _SAME_WIDTH[a](a)
 
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(signature.return_type))
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], context.get_value_type(signature.return_type))
 
-    return sig, codegen
+        return sig, codegen
+
+    return _impl
 
 
-@intrinsic
-def bits_float(typingctx, b):
-    """The float32 (float64) with the bits of an int32 (int64)."""
-    if b not in (numba.int32, numba.int64):
-        return None
-    sig = _SAME_WIDTH[b](b)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(signature.return_type))
-
-    return sig, codegen
+float_bits = _same_width_bitcast((numba.float32, numba.float64))
+"""The bits of a float32 (float64) as an int32 (int64)."""
+bits_float = _same_width_bitcast((numba.int32, numba.int64))
+"""The float32 (float64) with the bits of an int32 (int64)."""
 
 
 @intrinsic

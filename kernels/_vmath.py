@@ -12,7 +12,7 @@ correctly rounded float64 libm) reference over the whole domain, denormals,
 * ``vlog``: float32 within 2 ulp, float64 within 2 ulp.
 * ``vexp_term``: exp of a non-positive argument as a term of a sum whose
   largest term is 1 (logsumexp, log_softmax): within 2 ulp above -87
-  (float32; 1.05 ulp at most over every float32 in ``(-87, 0]``) or -708
+  (float32; 1.053 ulp at most over every float32 in ``(-87, 0]``) or -708
   (float64).  At and below those, and for ``-inf`` and NaN, the argument is
   clamped, so the result is ``e**-87`` (``e**-708``), under ``2**-125``
   (``2**-1021``): K such terms move a sum of at least 1 by less than
@@ -25,15 +25,16 @@ correctly rounded float64 libm) reference over the whole domain, denormals,
   ``-inf``.  Within 2 ulp where the result is normal, subnormal results
   rounded once, 0 at and below -104 (float32) or -746 (float64), where the
   true value rounds to 0, and 0 for ``-inf`` and NaN.  A NaN argument only
-  occurs in a row whose maximum is NaN or infinite, and there every term is
-  NaN or ``-inf``, so the row sum is 0 and the normalised row ``0 * (1 / 0)``
-  is NaN, as it should be.  No overflow clamp and one factor ``2**-64``
+  occurs in a row whose maximum is NaN or infinite (``1 / tau`` is finite:
+  the public layer rejects a ``tau`` whose reciprocal overflows), and there
+  every term is NaN or ``-inf``, so the row sum is 0 and the normalised row
+  ``0 * (1 / 0)`` is NaN, as it should be.  No overflow clamp and one factor ``2**-64``
   instead of two: 14 vector operations per 16 values against ``vexp``'s 22.
 
 exp: Cody-Waite reduction ``x = n ln2 + r`` with ``|r| <= ln2 / 2`` and a
 polynomial for ``e**r`` (float32: the minimax polynomial of degree 6 for the
 relative error, 2.0e-9 before its coefficients are rounded, by Horner's rule;
-exhaustively over every float32 in ``[-87, 0]`` within 1.05 ulp; float64:
+exhaustively over every float32 in ``[-87, 0]`` within 1.053 ulp; float64:
 Taylor series to degree 13, truncation below 2**-58).  ``n`` is read off the
 bits of ``x log2(e) + 1.5 * 2**23``, rounded (no float-to-integer
 conversion).  ``2**n`` is applied as two factors ``2**(n//2) * 2**(n -

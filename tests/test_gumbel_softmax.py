@@ -239,6 +239,19 @@ def test_bad_tau(bad):
         gnp.gumbel_softmax_backward(np.zeros((2, 3)), np.full((2, 3), 1 / 3), tau=bad)
 
 
+def test_tau_with_overflowing_reciprocal():
+    # The kernels scale by 1 / tau: a float32 tau of 1e-40 (subnormal) has an
+    # infinite reciprocal and would turn a finite row into NaN, so it is an
+    # error; in float64 the same tau is fine and gives the one-hot of the row.
+    x32 = np.array([[0.0, -1.0, -1.0]], np.float32)
+    with pytest.raises(ValueError, match=r"^gumbel_softmax: tau must be finite and > 0 with a finite 1 / tau \(in float32\), got 1e-40"):
+        gnp.gumbel_softmax(x32, tau=1e-40, noise=np.zeros_like(x32))
+    with pytest.raises(ValueError, match=r"^gumbel_softmax_backward: tau must be finite and > 0"):
+        gnp.gumbel_softmax_backward(x32, np.full_like(x32, 1 / 3), tau=1e-40)
+    y = gnp.gumbel_softmax(x32.astype(np.float64), tau=1e-40, noise=np.zeros((1, 3)))
+    assert y.tolist() == [[1.0, 0.0, 0.0]]
+
+
 def test_errors():
     x = np.zeros((2, 3))
     with pytest.raises(AxisError, match=r"^gumbel_softmax: axis 2 is out of bounds"):
