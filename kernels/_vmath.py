@@ -28,8 +28,9 @@ correctly rounded float64 libm) reference over the whole domain, denormals,
   occurs in a row whose maximum is NaN or infinite (``1 / tau`` is finite:
   the public layer rejects a ``tau`` whose reciprocal overflows), and there
   every term is NaN or ``-inf``, so the row sum is 0 and the normalised row
-  ``0 * (1 / 0)`` is NaN, as it should be.  No overflow clamp and one factor ``2**-64``
-  instead of two: 14 vector operations per 16 values against ``vexp``'s 22.
+  ``0 * (1 / 0)`` is NaN, as it should be.  No overflow clamp and one factor
+  ``2**-64`` instead of two: 14 vector operations per 16 values against
+  ``vexp``'s 22.
 
 exp: Cody-Waite reduction ``x = n ln2 + r`` with ``|r| <= ln2 / 2`` and a
 polynomial for ``e**r`` (float32: the minimax polynomial of degree 6 for the
@@ -190,34 +191,46 @@ def _exp_poly_f64(xc, s):
 
 
 @helper
+def _times_2n_f32(p, t):
+    """``p * 2**n`` for the ``t`` of :func:`_exp_poly_f32`, by adding ``n`` to
+    the exponent field of ``p``: ``bits(t) << 23`` is ``n << 23``, since the
+    bits of ``1.5 * 2**23`` end in 23 zeros.  The caller keeps the result
+    normal."""
+    return i32_as_f32(np.int32(f32_as_i32(p) + np.int32(f32_as_i32(t) << 23)))
+
+
+@helper
+def _times_2n_f64(p, t):
+    """Float64 twin of :func:`_times_2n_f32` (52-bit shift)."""
+    return i64_as_f64(f64_as_i64(p) + (f64_as_i64(t) << 52))
+
+
+@helper
 def exp_shifted_f32(x):
     # Clamped at -104, where the result rounds to 0.  2**n (n from -150 to 0)
     # goes into the exponent field of 2**64 e**r, which stays normal, and the
     # product with 2**-64 rounds once, into the subnormal range if need be.
     p, t = _exp_poly_f32(select(x > _F32_SHIFTED_MIN, x, _F32_SHIFTED_MIN), _F32_2P64)
-    y = i32_as_f32(np.int32(f32_as_i32(p) + np.int32(f32_as_i32(t) << 23)))
-    return y * _F32_2M64
+    return _times_2n_f32(p, t) * _F32_2M64
 
 
 @helper
 def exp_shifted_f64(x):
     p, t = _exp_poly_f64(select(x > _F64_SHIFTED_MIN, x, _F64_SHIFTED_MIN), 2.0**64)
-    return i64_as_f64(f64_as_i64(p) + (f64_as_i64(t) << 52)) * 2.0**-64
+    return _times_2n_f64(p, t) * 2.0**-64
 
 
 @helper
 def exp_term_f32(x):
-    # Clamped at -87, n >= -126 and e**r * 2**n is normal, so 2**n is applied
-    # by adding n to the exponent field of e**r: (bits(t) << 23) is n << 23,
-    # since the bits of 1.5 * 2**23 end in 23 zeros.
+    # Clamped at -87, n >= -126 and e**r * 2**n is normal.
     p, t = _exp_poly_f32(select(x > _F32_TERM_MIN, x, _F32_TERM_MIN), _F32_ONE)
-    return i32_as_f32(np.int32(f32_as_i32(p) + np.int32(f32_as_i32(t) << 23)))
+    return _times_2n_f32(p, t)
 
 
 @helper
 def exp_term_f64(x):
     p, t = _exp_poly_f64(select(x > _F64_TERM_MIN, x, _F64_TERM_MIN), 1.0)
-    return i64_as_f64(f64_as_i64(p) + (f64_as_i64(t) << 52))
+    return _times_2n_f64(p, t)
 
 
 @helper

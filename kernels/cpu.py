@@ -11,6 +11,7 @@ nothing; each kernel compiles on its first call for a given dtype.
 
 from __future__ import annotations
 
+import functools
 import importlib
 
 import numpy as np
@@ -21,14 +22,9 @@ name = "cpu"
 _NO_ROWS = np.empty(0, np.int64)
 
 
-_MODULES: dict = {}
-
-
+@functools.cache
 def _kernels(module):
-    mod = _MODULES.get(module)
-    if mod is None:
-        mod = _MODULES[module] = importlib.import_module(f"{__package__}.{module}")
-    return mod
+    return importlib.import_module(f"{__package__}.{module}")
 
 
 def _row_ids(row_ids):

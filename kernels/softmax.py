@@ -110,7 +110,7 @@ def row_dot(x, y):
 
 
 @helper
-def exp_inplace(a):
+def exp_shifted_inplace(a):
     """``a = exp(a)`` for a block of values less their row maxima
     (:func:`~._vmath.vexp_shifted`): one flat, vectorised loop."""
     for i in range(a.size):
@@ -267,7 +267,7 @@ def softmax_fwd(r0, r1, x, out, k, scale):
     ob = out[r0 * k : r1 * k]
     maxima = np.empty(r1 - r0, x.dtype)
     shift_rows(xb, ob, k, maxima)
-    exp_inplace(ob)
+    exp_shifted_inplace(ob)
     sc = scale[r0:r1]
     for r in range(r1 - r0):
         orow = ob[r * k : (r + 1) * k]
