@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+import importlib
+import os
 
 import numpy as np
+import pytest
 
 
 @functools.lru_cache(maxsize=None)
@@ -21,6 +24,19 @@ def cupy_skip_reason() -> str | None:
     if n < 1:
         return "CuPy is installed but no CUDA device is present"
     return None
+
+
+def oracle(module: str, install: str):
+    """Import an optional oracle (PyTorch, JAX, ...) or skip the test with how
+    to install it.  With ``GUMBEL_NP_REQUIRE_ORACLES=1`` (the oracle stage of
+    ``.ci/run``) a missing oracle fails the test instead: a skip there would
+    prove nothing."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        if os.environ.get("GUMBEL_NP_REQUIRE_ORACLES") == "1":
+            pytest.fail(f"the oracle {module} is required here but not importable ({exc}); {install}")
+        pytest.skip(f"{module} is not installed ({install})")
 
 
 class Backend:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.special as sp
 import scipy.stats as st
-from helpers import assert_close
+from helpers import assert_close, oracle
 from numpy.exceptions import AxisError
 
 import gumbel_np as gnp
@@ -203,8 +203,9 @@ def test_backward_where_y_soft_underflows(backend, dtype):
     assert_close(backend.to_numpy(dtau), -(dl64 * logits.astype(np.float64)).sum() / 0.01, dtype, atol=1e-3)
 
 
+@pytest.mark.oracle
 def test_against_torch_autograd():
-    torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
+    torch = oracle("torch", "pip install torch==2.13.0")
     F = torch.nn.functional
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(16, 10))
