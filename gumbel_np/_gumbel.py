@@ -11,13 +11,16 @@ from ._dispatch import like_namespace, namespace
 from ._random import RNGLike, philox_key
 from ._validation import (
     Rows,
+    as_array,
     backward_inputs,
+    check_flag,
     check_row_ids,
     check_shape,
     check_tau,
     compute_dtypes,
     compute_float,
     deliver,
+    empty,
     float_array,
     half_storage,
     layout,
@@ -76,8 +79,14 @@ def gumbel(
     Raises
     ------
     TypeError, ValueError
-        ``out`` of the wrong array type or dtype (TypeError), of the wrong
-        shape or read-only (ValueError).
+        ``out`` not a plain array of the input's array type (subclasses
+        such as ``numpy.matrix`` are refused) or of the wrong dtype
+        (TypeError), of the wrong shape or read-only (ValueError).
+    TypeError
+        A masked array as input; a ``True``/``False`` option (where the
+        function has one) given anything but a bool.
+    MemoryError, ValueError
+        A result that cannot be allocated, or that exceeds the address space.
     TypeError
         Bad ``rng``, ``dtype`` or ``like``; non-integer ``row_ids``.
     ValueError
@@ -153,7 +162,12 @@ def _noise_argument(xp: Any, noise: Any, rng: Any, a: Any, lay: Rows, func: str,
         return None
     if rng is not None:
         raise ValueError(f"{func}: pass rng or noise, not both (got rng={rng!r})")
-    nz = xp.asarray(noise)
+    nz = as_array(xp, noise, func, "noise")
+    if nz.dtype.kind not in "iuf":
+        raise TypeError(
+            f"{func}: noise must be 0 or a real array of the logits' shape, not "
+            + (repr(noise) if nz.ndim == 0 else f"an array of dtype {nz.dtype}")
+        )
     if nz.ndim == 0:
         if float(nz) != 0.0:
             raise ValueError(
@@ -189,7 +203,8 @@ def gumbel_softmax(
         Temperature, finite and > 0 with a finite ``1 / tau`` (so above
         about 2.9e-39 in float32): a scalar, or an array broadcastable to
         the batch shape (``logits.shape`` without ``axis``) for one
-        temperature per row.  Default 1.
+        temperature per row, or of the logits' rank with length 1 along
+        ``axis`` (``tau[:, None]``).  Default 1.
     hard : bool, optional
         Return the exact one-hot of the soft sample's argmax (ties go to the
         lowest index) instead of the soft sample.
@@ -222,8 +237,14 @@ def gumbel_softmax(
     Raises
     ------
     TypeError, ValueError
-        ``out`` of the wrong array type or dtype (TypeError), of the wrong
-        shape or read-only (ValueError).
+        ``out`` not a plain array of the input's array type (subclasses
+        such as ``numpy.matrix`` are refused) or of the wrong dtype
+        (TypeError), of the wrong shape or read-only (ValueError).
+    TypeError
+        A masked array as input; a ``True``/``False`` option (where the
+        function has one) given anything but a bool.
+    MemoryError, ValueError
+        A result that cannot be allocated, or that exceeds the address space.
     TypeError
         Unsupported array type or dtype, bad ``rng``.
     ValueError
@@ -272,6 +293,8 @@ def gumbel_softmax(
     array([[0.25, 0.75]])
     """
     func = "gumbel_softmax"
+    hard = check_flag(hard, func, "hard")
+    return_soft = check_flag(return_soft, func, "return_soft")
     xp, backend = namespace(func, logits, noise, tau, row_ids, out)
     half = half_storage(backend)
     a, result = float_array(xp, logits, func, "logits", half)
@@ -281,8 +304,8 @@ def gumbel_softmax(
     nz = _noise_argument(xp, noise, rng, a, lay, func, half)
     key = philox_key(rng, func) if nz is None else None
     buf = output(xp, out, func, a.shape, result, a.dtype, lay.shape2d(), lay.axis, (a, nz, taus))
-    soft = xp.empty(lay.shape2d(), a.dtype) if (hard and return_soft) else None
-    backend.gumbel_softmax_fwd(to_rows(xp, a, lay), buf, key, ids, taus, nz, soft, bool(hard))
+    soft = empty(xp, lay.shape2d(), a.dtype, func) if (hard and return_soft) else None
+    backend.gumbel_softmax_fwd(to_rows(xp, a, lay), buf, key, ids, taus, nz, soft, hard)
     y = deliver(xp, lay.restore(xp, buf).astype(result, copy=False), out)
     if not return_soft:
         return y
@@ -333,8 +356,14 @@ def gumbel_softmax_backward(
     Raises
     ------
     TypeError, ValueError
-        ``out`` of the wrong array type or dtype (TypeError), of the wrong
-        shape or read-only (ValueError).
+        ``out`` not a plain array of the input's array type (subclasses
+        such as ``numpy.matrix`` are refused) or of the wrong dtype
+        (TypeError), of the wrong shape or read-only (ValueError).
+    TypeError
+        A masked array as input; a ``True``/``False`` option (where the
+        function has one) given anything but a bool.
+    MemoryError, ValueError
+        A result that cannot be allocated, or that exceeds the address space.
     TypeError
         Unsupported array type or dtype, NumPy and CuPy mixed.
     ValueError
@@ -363,6 +392,7 @@ def gumbel_softmax_backward(
     ()
     """
     func = "gumbel_softmax_backward"
+    tau_grad = check_flag(tau_grad, func, "tau_grad")
     xp, backend, g, y, result = backward_inputs(func, grad, y_soft, "y_soft", tau, out)
     compute = y.dtype
     same_shape(func, grad=g, y_soft=y)
@@ -374,7 +404,8 @@ def gumbel_softmax_backward(
     dl = deliver(xp, lay.restore(xp, buf).astype(result, copy=False), out)
     if not tau_grad:
         return dl
-    return dl, sum_to_shape(xp, dtau.reshape(lay.batch), tau_shape).astype(result, copy=False)
+    dt = sum_to_shape(xp, dtau.reshape(lay.batch), tau_shape).reshape(np.shape(tau))
+    return dl, dt.astype(result, copy=False)
 
 
 def categorical(
@@ -418,8 +449,14 @@ def categorical(
     Raises
     ------
     TypeError, ValueError
-        ``out`` of the wrong array type or dtype (TypeError), of the wrong
-        shape or read-only (ValueError).
+        ``out`` not a plain array of the input's array type (subclasses
+        such as ``numpy.matrix`` are refused) or of the wrong dtype
+        (TypeError), of the wrong shape or read-only (ValueError).
+    TypeError
+        A masked array as input; a ``True``/``False`` option (where the
+        function has one) given anything but a bool.
+    MemoryError, ValueError
+        A result that cannot be allocated, or that exceeds the address space.
     TypeError
         Unsupported array type or dtype, bad ``rng`` or ``num_samples``.
     ValueError

@@ -6,7 +6,17 @@ from typing import Any
 
 
 from ._dispatch import namespace
-from ._validation import backward_inputs, deliver, float_array, half_storage, layout, output, same_shape, to_rows
+from ._validation import (
+    backward_inputs,
+    check_flag,
+    deliver,
+    float_array,
+    half_storage,
+    layout,
+    output,
+    same_shape,
+    to_rows,
+)
 
 __all__ = [
     "log_softmax",
@@ -60,8 +70,14 @@ def logsumexp(x: Any, /, *, axis: int = -1, keepdims: bool = False, out: Any = N
     Raises
     ------
     TypeError, ValueError
-        ``out`` of the wrong array type or dtype (TypeError), of the wrong
-        shape or read-only (ValueError).
+        ``out`` not a plain array of the input's array type (subclasses
+        such as ``numpy.matrix`` are refused) or of the wrong dtype
+        (TypeError), of the wrong shape or read-only (ValueError).
+    TypeError
+        A masked array as input; a ``True``/``False`` option (where the
+        function has one) given anything but a bool.
+    MemoryError, ValueError
+        A result that cannot be allocated, or that exceeds the address space.
     TypeError
         Unsupported array type or dtype.
     numpy.exceptions.AxisError
@@ -87,7 +103,8 @@ def logsumexp(x: Any, /, *, axis: int = -1, keepdims: bool = False, out: Any = N
     xp, backend = namespace(func, x, out)
     a, result = float_array(xp, x, func, half_storage=half_storage(backend))
     lay = layout(a.shape, axis, func)
-    shape = lay.restore_batch(xp.empty(lay.rows, a.dtype), keepdims).shape
+    keepdims = check_flag(keepdims, func, "keepdims")
+    shape = lay.batch_shape(keepdims)
     buf = output(xp, out, func, shape, result, a.dtype, (lay.rows,), None, (a,))
     backend.logsumexp_fwd(to_rows(xp, a, lay), buf)
     return deliver(xp, lay.restore_batch(buf, keepdims).astype(result, copy=False), out)
@@ -114,8 +131,14 @@ def softmax(x: Any, /, *, axis: int = -1, out: Any = None) -> Any:
     Raises
     ------
     TypeError, ValueError
-        ``out`` of the wrong array type or dtype (TypeError), of the wrong
-        shape or read-only (ValueError).
+        ``out`` not a plain array of the input's array type (subclasses
+        such as ``numpy.matrix`` are refused) or of the wrong dtype
+        (TypeError), of the wrong shape or read-only (ValueError).
+    TypeError
+        A masked array as input; a ``True``/``False`` option (where the
+        function has one) given anything but a bool.
+    MemoryError, ValueError
+        A result that cannot be allocated, or that exceeds the address space.
     TypeError
         Unsupported array type or dtype.
     numpy.exceptions.AxisError
@@ -159,8 +182,14 @@ def log_softmax(x: Any, /, *, axis: int = -1, out: Any = None) -> Any:
     Raises
     ------
     TypeError, ValueError
-        ``out`` of the wrong array type or dtype (TypeError), of the wrong
-        shape or read-only (ValueError).
+        ``out`` not a plain array of the input's array type (subclasses
+        such as ``numpy.matrix`` are refused) or of the wrong dtype
+        (TypeError), of the wrong shape or read-only (ValueError).
+    TypeError
+        A masked array as input; a ``True``/``False`` option (where the
+        function has one) given anything but a bool.
+    MemoryError, ValueError
+        A result that cannot be allocated, or that exceeds the address space.
     TypeError
         Unsupported array type or dtype.
     numpy.exceptions.AxisError
@@ -208,8 +237,14 @@ def logsumexp_backward(
     Raises
     ------
     TypeError, ValueError
-        ``out`` of the wrong array type or dtype (TypeError), of the wrong
-        shape or read-only (ValueError).
+        ``out`` not a plain array of the input's array type (subclasses
+        such as ``numpy.matrix`` are refused) or of the wrong dtype
+        (TypeError), of the wrong shape or read-only (ValueError).
+    TypeError
+        A masked array as input; a ``True``/``False`` option (where the
+        function has one) given anything but a bool.
+    MemoryError, ValueError
+        A result that cannot be allocated, or that exceeds the address space.
     TypeError
         Unsupported array type or dtype, NumPy and CuPy mixed.
     ValueError
@@ -227,7 +262,7 @@ def logsumexp_backward(
     func = "logsumexp_backward"
     xp, backend, g, a, result = backward_inputs(func, grad, x, "x", out)
     lay = layout(a.shape, axis, func)
-    out_shape = lay.restore_batch(xp.empty(lay.rows, a.dtype), keepdims).shape
+    out_shape = lay.batch_shape(check_flag(keepdims, func, "keepdims"))
     try:
         g = xp.broadcast_to(g, out_shape)
     except ValueError:
@@ -262,8 +297,14 @@ def softmax_backward(grad: Any, y: Any, /, *, axis: int = -1, out: Any = None) -
     Raises
     ------
     TypeError, ValueError
-        ``out`` of the wrong array type or dtype (TypeError), of the wrong
-        shape or read-only (ValueError).
+        ``out`` not a plain array of the input's array type (subclasses
+        such as ``numpy.matrix`` are refused) or of the wrong dtype
+        (TypeError), of the wrong shape or read-only (ValueError).
+    TypeError
+        A masked array as input; a ``True``/``False`` option (where the
+        function has one) given anything but a bool.
+    MemoryError, ValueError
+        A result that cannot be allocated, or that exceeds the address space.
     TypeError
         Unsupported array type or dtype, NumPy and CuPy mixed.
     ValueError
@@ -304,8 +345,14 @@ def log_softmax_backward(grad: Any, y: Any, /, *, axis: int = -1, out: Any = Non
     Raises
     ------
     TypeError, ValueError
-        ``out`` of the wrong array type or dtype (TypeError), of the wrong
-        shape or read-only (ValueError).
+        ``out`` not a plain array of the input's array type (subclasses
+        such as ``numpy.matrix`` are refused) or of the wrong dtype
+        (TypeError), of the wrong shape or read-only (ValueError).
+    TypeError
+        A masked array as input; a ``True``/``False`` option (where the
+        function has one) given anything but a bool.
+    MemoryError, ValueError
+        A result that cannot be allocated, or that exceeds the address space.
     TypeError
         Unsupported array type or dtype, NumPy and CuPy mixed.
     ValueError

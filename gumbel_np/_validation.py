@@ -7,6 +7,7 @@ public function's name and shows the offending value.
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,7 @@ def compute_dtypes(
     loading and storing half and computing in float32; the others get float32
     copies); integers and bools promote to float64 as NumPy does.
     """
-    dtype = np.dtype(dtype)
+    dtype = native_order(np.dtype(dtype))
     if dtype in _NATIVE:
         return dtype, dtype
     if dtype == np.float16:
@@ -42,14 +43,44 @@ def compute_dtypes(
     )
 
 
+def native_order(dtype: np.dtype) -> np.dtype:
+    """``dtype`` in the machine's byte order (big-endian input is accepted,
+    as NumPy and SciPy accept it, and converted once)."""
+    return dtype.newbyteorder("=") if dtype.byteorder not in "=|" else dtype
+
+
+def as_array(xp: Any, x: Any, func: str, name: str) -> Any:
+    """``xp.asarray(x)``, refusing what it would silently misread.
+
+    A ``numpy.ma.MaskedArray`` is refused (``asarray`` drops its mask, and
+    this library's masking is ``-inf``: pass ``x.filled(-np.inf)``), as are
+    inputs that are not arrays at all.
+    """
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            f"{func}: {name} is a numpy.ma.MaskedArray, whose mask would be ignored; "
+            f"pass {name}.filled(...) (for logits, -inf masks a category)"
+        )
+    try:
+        return xp.asarray(x)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise TypeError(f"{func}: {name} is not an array: {exc}") from None
+
+
+def check_flag(value: Any, func: str, name: str) -> bool:
+    """A boolean option (``hard``, ``keepdims``, ...): a Python or NumPy bool
+    only, so that ``'no'``, ``2``, ``None`` or an array are not read by their
+    truthiness."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{func}: {name} must be True or False, not {value!r}")
+
+
 def float_array(
     xp: Any, x: Any, func: str, name: str = "x", half_storage: bool = False
 ) -> tuple[Any, np.dtype]:
     """``x`` as an array of the dtype the backend takes, and the dtype of the result."""
-    try:
-        a = xp.asarray(x)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{func}: {name} is not an array: {exc}") from None
+    a = as_array(xp, x, func, name)
     compute, result = compute_dtypes(a.dtype, func, name, half_storage)
     if a.dtype != compute:
         a = a.astype(compute)
@@ -57,13 +88,18 @@ def float_array(
 
 
 def normalize_axis(axis: Any, ndim: int, func: str) -> int:
+    """``axis`` in ``[0, ndim)``; a 0-d array counts as one of one category,
+    so ``axis`` 0 and -1 both name that category axis."""
+    if isinstance(axis, (bool, np.bool_)):
+        raise TypeError(f"{func}: axis must be an integer, not {axis!r}")
     try:
         ax = operator.index(axis)
     except TypeError:
         raise TypeError(f"{func}: axis must be an integer, not {axis!r}") from None
-    if not -ndim <= ax < ndim:
+    n = max(ndim, 1)
+    if not -n <= ax < n:
         raise AxisError(ax, ndim, func)
-    return ax % ndim
+    return ax % n
 
 
 @dataclass(frozen=True)
@@ -73,6 +109,8 @@ class Rows:
     batch: tuple[int, ...]
     k: int
     axis: int
+    scalar: bool = False
+    """A 0-d input, taken as one row of one category (as SciPy and PyTorch do)."""
 
     @property
     def rows(self) -> int:
@@ -83,65 +121,105 @@ class Rows:
 
     def restore(self, xp: Any, a2d: Any) -> Any:
         """A ``(rows, K)`` result back in the input's axis order (a view)."""
+        if self.scalar:
+            return a2d.reshape(())
         return last_axis_to(xp, a2d.reshape(self.batch + (self.k,)), self.axis)
+
+    def batch_shape(self, keepdims: bool = False) -> tuple[int, ...]:
+        """The shape of a per-row result (with the category axis kept as
+        length 1 when ``keepdims``; a 0-d input's is 0-d either way)."""
+        if keepdims and not self.scalar:
+            return self.batch[: self.axis] + (1,) + self.batch[self.axis :]
+        return self.batch
 
     def restore_batch(self, a1d: Any, keepdims: bool = False) -> Any:
         """A per-row ``(rows,)`` result in the batch shape."""
-        out = a1d.reshape(self.batch)
-        if keepdims:
-            out = out.reshape(self.batch[: self.axis] + (1,) + self.batch[self.axis :])
-        return out
+        return a1d.reshape(self.batch_shape(keepdims))
 
 
 def layout(shape: tuple[int, ...], axis: Any, func: str) -> Rows:
     ax = normalize_axis(axis, len(shape), func)
+    if len(shape) == 0:
+        return Rows(batch=(), k=1, axis=0, scalar=True)
     batch = tuple(shape[:ax]) + tuple(shape[ax + 1 :])
     return Rows(batch=batch, k=int(shape[ax]), axis=ax)
 
 
 def to_rows(xp: Any, a: Any, lay: Rows) -> Any:
     """``a`` as a C-contiguous ``(rows, K)`` array; no copy when already so."""
+    if lay.scalar:
+        return a.reshape(lay.shape2d())
     return xp.ascontiguousarray(axis_to_last(xp, a, lay.axis)).reshape(lay.shape2d())
 
 
 def axis_to_last(xp: Any, a: Any, axis: int) -> Any:
     """``moveaxis(a, axis, -1)`` for a normalised ``axis``; ``a`` itself when
     it is the last axis already (``moveaxis`` costs microseconds, a
-    noticeable part of a small call)."""
-    return a if axis == a.ndim - 1 else xp.moveaxis(a, axis, -1)
+    noticeable part of a small call).  A 0-d ``a`` is returned as it is."""
+    return a if axis >= a.ndim - 1 else xp.moveaxis(a, axis, -1)
 
 
 def last_axis_to(xp: Any, a: Any, axis: int) -> Any:
     """``moveaxis(a, -1, axis)`` for a normalised ``axis`` (the inverse of
     :func:`axis_to_last`)."""
-    return a if axis == a.ndim - 1 else xp.moveaxis(a, -1, axis)
+    return a if axis >= a.ndim - 1 else xp.moveaxis(a, -1, axis)
 
 
 def check_shape(shape: Any, func: str) -> tuple[int, ...]:
-    """A shape argument: an int or a sequence of non-negative ints."""
+    """A shape argument: an int or a sequence of non-negative ints (``()`` is
+    a 0-d shape)."""
+    bad = TypeError(f"{func}: shape must be an int or a sequence of ints, not {shape!r}")
+    if isinstance(shape, (bool, np.bool_)):
+        raise bad
     try:
         dims = (operator.index(shape),)
     except TypeError:
         try:
-            dims = tuple(operator.index(s) for s in shape)
+            items = tuple(shape)
         except TypeError:
-            raise TypeError(f"{func}: shape must be an int or a sequence of ints, not {shape!r}") from None
+            raise bad from None
+        if any(isinstance(d, (bool, np.bool_)) for d in items):
+            raise bad from None
+        try:
+            dims = tuple(operator.index(d) for d in items)
+        except TypeError:
+            raise bad from None
     if any(d < 0 for d in dims):
         raise ValueError(f"{func}: shape must not have negative entries, got {dims}")
     return dims
 
 
 def check_row_ids(xp: Any, row_ids: Any, lay: Rows, func: str) -> Any:
-    """``row_ids`` as a contiguous int64 ``(rows,)`` array (or None)."""
+    """``row_ids`` as a contiguous int64 ``(rows,)`` array (or None).
+
+    Row ids are stream ids in ``[0, 2**63)``: a negative id would alias the
+    id ``2**64 + id`` of the counter, so it is refused rather than wrapped.
+    """
     if row_ids is None:
         return None
-    ids = xp.asarray(row_ids)
+    ids = as_array(xp, row_ids, func, "row_ids")
     if ids.dtype.kind not in "iu":
+        if ids.dtype.kind in "fO" and not hasattr(row_ids, "dtype"):
+            # A list of Python ints that no int64 holds becomes object or
+            # float64 in asarray: name the value rather than the dtype.
+            values = np.asarray(row_ids, dtype=object).reshape(-1)
+            if values.size and all(
+                isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in values
+            ):
+                first = next(int(v) for v in values if not 0 <= int(v) < 2**63)
+                raise ValueError(f"{func}: row_ids must lie in [0, 2**63), got {first}")
         raise TypeError(f"{func}: row_ids must be an integer array, got dtype {ids.dtype}")
     if ids.shape != lay.batch:
         raise ValueError(
             f"{func}: row_ids must have the batch shape {lay.batch}, got shape {ids.shape}"
         )
+    if ids.size:
+        if ids.dtype.kind == "i" and bool((ids < 0).any()):
+            first = int(ids.reshape(-1)[int(xp.argmax((ids < 0).reshape(-1)))])
+            raise ValueError(f"{func}: row_ids must lie in [0, 2**63), got {first}")
+        if ids.dtype.kind == "u" and ids.dtype.itemsize == 8 and bool((ids >= np.uint64(2**63)).any()):
+            first = int(ids.reshape(-1)[int(xp.argmax((ids >= np.uint64(2**63)).reshape(-1)))])
+            raise ValueError(f"{func}: row_ids must lie in [0, 2**63), got {first}")
     return xp.ascontiguousarray(ids.astype(np.int64, copy=False)).reshape(lay.rows)
 
 
@@ -155,7 +233,12 @@ def same_shape(func: str, **arrays: Any) -> None:
 
 def check_tau(xp: Any, tau: Any, lay: Rows, dtype: np.dtype, func: str) -> tuple[Any, tuple[int, ...]]:
     """``tau`` as a ``(rows,)`` (or ``(1,)`` for a scalar) array of ``dtype``
-    (float32 for float16 data), and ``tau``'s own shape.
+    (float32 for float16 data), and ``tau``'s shape in the batch's rank
+    (what a temperature gradient is summed to).
+
+    ``tau`` broadcasts to the batch shape, or has the logits' rank with
+    length 1 along the category axis (``tau[:, None]`` against ``(rows, K)``
+    logits, as PyTorch code writes it).
 
     Every value must be finite and > 0 once in ``dtype``, with a finite
     ``1 / tau`` (the kernels scale by it): -0.0, NaN, inf, values that
@@ -164,11 +247,12 @@ def check_tau(xp: Any, tau: Any, lay: Rows, dtype: np.dtype, func: str) -> tuple
     """
     if np.dtype(dtype) == np.float16:
         dtype = np.dtype(np.float32)  # half data computes in float32
-    t = xp.asarray(tau)
-    if t.dtype.kind not in "biuf":
-        raise TypeError(f"{func}: tau must be a real number or array, got dtype {t.dtype}")
-    tc = t.astype(dtype)
-    with np.errstate(divide="ignore", over="ignore"):
+    t = as_array(xp, tau, func, "tau")
+    if t.dtype.kind not in "iuf":
+        raise TypeError(f"{func}: tau must be a real number or array, not {tau!r}"
+                        if t.ndim == 0 else f"{func}: tau must be a real array, got dtype {t.dtype}")
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        tc = t.astype(dtype)
         bad = ~(xp.isfinite(tc) & (tc > 0) & xp.isfinite(1 / tc))
     if bool(bad.any()):
         first = t.reshape(-1)[int(xp.argmax(bad.reshape(-1)))]
@@ -177,13 +261,16 @@ def check_tau(xp: Any, tau: Any, lay: Rows, dtype: np.dtype, func: str) -> tuple
         )
     if t.ndim == 0:
         return tc.reshape(1), ()
+    if not lay.scalar and t.ndim == len(lay.batch) + 1 and t.shape[lay.axis] == 1:
+        tc = tc.reshape(t.shape[: lay.axis] + t.shape[lay.axis + 1 :])
     try:
         full = xp.broadcast_to(tc, lay.batch)
     except ValueError:
         raise ValueError(
             f"{func}: tau of shape {t.shape} does not broadcast to the batch shape {lay.batch}"
+            + ("" if lay.scalar else f" (nor has the logits' rank with length 1 along axis {lay.axis})")
         ) from None
-    return xp.ascontiguousarray(full).reshape(lay.rows), t.shape
+    return xp.ascontiguousarray(full).reshape(lay.rows), tc.shape
 
 
 def sum_to_shape(xp: Any, a: Any, shape: tuple[int, ...]) -> Any:
@@ -241,10 +328,15 @@ def output(
     input, else a temporary that :func:`deliver` copies into ``out``.
     """
     if out is None:
-        return xp.empty(shape2d, compute)
-    if not isinstance(out, xp.ndarray):
+        return empty(xp, shape2d, compute, func)
+    if type(out) is not xp.ndarray:
+        # Subclasses are refused: a matrix reshapes to 2-D behind the
+        # kernel's back and a masked array has a mask the kernels cannot
+        # honour; a plain base-class view (out.view(np.ndarray)) is the way.
+        what = "a subclass of it: got " if isinstance(out, xp.ndarray) else ""
         raise TypeError(
-            f"{func}: out must be a {xp.__name__} array, not {type(out).__module__}.{type(out).__name__}"
+            f"{func}: out must be a plain {xp.__name__}.ndarray, not {what}"
+            f"{type(out).__module__}.{type(out).__name__}"
         )
     if tuple(out.shape) != tuple(shape):
         raise ValueError(f"{func}: out must have the result shape {tuple(shape)}, got shape {tuple(out.shape)}")
@@ -258,7 +350,26 @@ def output(
         view = axis_to_last(xp, out, axis) if axis is not None else out
         if view.flags.c_contiguous:
             return view.reshape(shape2d)
-    return xp.empty(shape2d, compute)
+    return empty(xp, shape2d, compute, func)
+
+
+def empty(xp: Any, shape: tuple[int, ...], dtype: np.dtype, func: str) -> Any:
+    """``xp.empty(shape, dtype)``, with an error that names ``func`` and the
+    size when the array cannot exist (ValueError: larger than the address
+    space) or cannot be had (MemoryError)."""
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    if nbytes > np.iinfo(np.intp).max:
+        raise ValueError(
+            f"{func}: a result of shape {tuple(shape)} and dtype {np.dtype(dtype)} would need "
+            f"{nbytes} bytes, more than this platform can address"
+        )
+    try:
+        return xp.empty(shape, dtype)
+    except MemoryError:
+        raise MemoryError(
+            f"{func}: cannot allocate a result of shape {tuple(shape)} and dtype {np.dtype(dtype)} "
+            f"({nbytes / 2**30:.1f} GiB)"
+        ) from None
 
 
 def deliver(xp: Any, res: Any, out: Any) -> Any:
