@@ -197,12 +197,15 @@ __global__ void GNP_BOUNDS gumbel_softmax_fwd(
                 }
             }
         }
+        // The uncached terms in double (see plus_wide), on top of the cached
+        // ones' float sum, which is not kept apart: one register less.
+        double sw = s;
         if constexpr (SCRATCH) {
             for (i64 j = tail * W; j < kr; j += static_cast<i64>(g.width) * W) {
                 for (int w = 0; w < W && j + w < kr; ++w) {
                     const T e = exp_t((St::load(outr[j + w]) - mz) / t);
                     outr[j + w] = St::store(e);
-                    s += e;
+                    sw += e;
                 }
             }
         } else {
@@ -213,12 +216,12 @@ __global__ void GNP_BOUNDS gumbel_softmax_fwd(
                     const i64 j = q * W + w;
                     if (j < kr) {
                         const T z = (St::load(lr[j]) - m) + mode_noise<S>(noise_mode, p, w, nr, j);
-                        s += exp_t((z - mz) / t);
+                        sw += exp_t((z - mz) / t);
                     }
                 }
             }
         }
-        s = row_reduce(s, SumOp(), T(0), lanes);
+        s = row_reduce(static_cast<T>(sw), SumOp(), T(0), lanes);
         const T f = T(1) / s;
 
         // Pass 4: y = e * (1 / s), or its one-hot.  Uncached e come from out
@@ -344,8 +347,9 @@ __global__ void GNP_BOUNDS gumbel_softmax_bwd(const S* __restrict__ g, const S* 
             if (i >= n) break;
             if (rg.rank + static_cast<i64>(i) * rg.width < kr) d += cg[i] * cy[i];
         }
-        for (i64 j = tail; j < kr; j += rg.width) d += St::load(gr[j]) * St::load(yr[j]);
-        d = row_reduce(d, SumOp(), T(0), lanes);
+        double w = 0.0;
+        for (i64 j = tail; j < kr; j += rg.width) w += St::load(gr[j]) * St::load(yr[j]);
+        d = row_reduce(plus_wide(d, w), SumOp(), T(0), lanes);
 
         const T t = kr > 0 ? tau[r * tau_stride] : T(1);
         T dt = T(0);
@@ -359,14 +363,15 @@ __global__ void GNP_BOUNDS gumbel_softmax_bwd(const S* __restrict__ g, const S* 
                 if (cy[i] != T(0)) dt += o * log_t(cy[i]);
             }
         }
+        double wdt = 0.0;
         for (i64 j = tail; j < kr; j += rg.width) {
             const T yj = St::load(yr[j]);
             const T o = yj * (St::load(gr[j]) - d) / t;
             outr[j] = St::store(o);
-            if (yj != T(0)) dt += o * log_t(yj);
+            if (yj != T(0)) wdt += o * log_t(yj);
         }
         if (dtau != nullptr) {
-            dt = row_reduce(dt, SumOp(), T(0), lanes);
+            dt = row_reduce(plus_wide(dt, wdt), SumOp(), T(0), lanes);
             if (r < rows && rg.rank == 0) dtau[r] = -dt;
         }
     }

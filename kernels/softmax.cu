@@ -85,6 +85,29 @@ __device__ __forceinline__ float exp_t(float x) { return expf(x); }
 __device__ __forceinline__ double exp_t(double x) { return exp(x); }
 __device__ __forceinline__ float log_t(float x) { return logf(x); }
 __device__ __forceinline__ double log_t(double x) { return log(x); }
+__device__ __forceinline__ float log1p_t(float x) { return log1pf(x); }
+__device__ __forceinline__ double log1p_t(double x) { return log1p(x); }
+
+// Row sums: a thread adds the terms it caches (at most CACHE) in T and the
+// terms beyond its cache, on rows longer than the cache holds (a thread adds
+// up to k / GNP_ROW_BLOCK of them), in double; the reduction across the
+// threads runs in T.  So a float sum over 2**28 terms stays within about
+// (CACHE + 10) ulp of its exact value, as the CPU's blocked sums do, instead
+// of drifting by k / GNP_ROW_BLOCK ulp.
+template <typename T>
+__device__ __forceinline__ T plus_wide(T s, double w) {
+    return static_cast<T>(static_cast<double>(s) + w);
+}
+
+// log(s) for a row sum s of exp(x - m) whose terms other than the maximum's
+// 1 add to t (t = s - 1 without the rounding of s when s < 2, exactly one
+// term being 1 then): log1p(t) below 2, where log(s) would lose the relative
+// precision of a result near 0 (logsumexp([0, -40]) = 4.2e-18), log(s)
+// otherwise.
+template <typename T>
+__device__ __forceinline__ T log_of_terms(T s, T t) {
+    return s < T(2) ? log1p_t(t) : log_t(s);
+}
 
 template <typename T>
 __device__ __forceinline__ bool is_nan(T x) {
@@ -246,8 +269,9 @@ __device__ __forceinline__ void softmax_rows(const S* __restrict__ x, const S* _
                 s += c[i];
             }
         }
-        for (i64 j = tail; j < kr; j += g.width) s += exp_t(St::load(xr[j]) - m);
-        s = row_reduce(s, SumOp(), T(0), lanes);
+        double w = 0.0;
+        for (i64 j = tail; j < kr; j += g.width) w += exp_t(St::load(xr[j]) - m);
+        s = row_reduce(plus_wide(s, w), SumOp(), T(0), lanes);
 
         const T f = (scale != nullptr && kr > 0 ? St::load(scale[r]) : T(1)) / s;
 #pragma unroll
@@ -272,7 +296,9 @@ __global__ void GNP_BOUNDS logsumexp_fwd(const S* __restrict__ x, S* __restrict_
     using namespace gnp;
     typedef typename Storage<S>::T T;
     typedef Storage<S> St;
-    constexpr int N = Num<T>::CACHE;
+    // Four slots fewer than the other kernels: the registers of the two
+    // double tail sums (plus_wide) and of t, which would otherwise spill.
+    constexpr int N = Num<T>::CACHE - 4;
     const Rows g = rows_of(lanes);
     for (i64 r0 = g.first; r0 < rows; r0 += g.step) {
         const i64 r = r0 + g.sub;
@@ -296,15 +322,26 @@ __global__ void GNP_BOUNDS logsumexp_fwd(const S* __restrict__ x, S* __restrict_
         for (i64 j = tail; j < kr; j += g.width) m = max_nan(m, St::load(xr[j]));
         m = row_reduce(m, MaxOp(), -Num<T>::inf(), lanes);
 
-        T s = T(0);
+        // s = sum of the terms, t = sum of those below the maximum's.
+        T s = T(0), t = T(0);
 #pragma unroll
         for (int i = 0; i < N; ++i) {
             if (i >= n) break;
-            if (g.rank + static_cast<i64>(i) * g.width < kr) s += exp_t(c[i] - m);
+            if (g.rank + static_cast<i64>(i) * g.width < kr) {
+                const T d = c[i] - m, e = exp_t(d);
+                s += e;
+                t += d < T(0) ? e : T(0);
+            }
         }
-        for (i64 j = tail; j < kr; j += g.width) s += exp_t(St::load(xr[j]) - m);
-        s = row_reduce(s, SumOp(), T(0), lanes);
-        if (r < rows && g.rank == 0) out[r] = St::store(is_inf(m) ? m : m + log_t(s));
+        double w = 0.0, wt = 0.0;
+        for (i64 j = tail; j < kr; j += g.width) {
+            const T d = St::load(xr[j]) - m, e = exp_t(d);
+            w += e;
+            wt += d < T(0) ? e : T(0);
+        }
+        s = row_reduce(plus_wide(s, w), SumOp(), T(0), lanes);
+        t = row_reduce(plus_wide(t, wt), SumOp(), T(0), lanes);
+        if (r < rows && g.rank == 0) out[r] = St::store(is_inf(m) ? m : m + log_of_terms(s, t));
     }
 }
 
@@ -347,19 +384,27 @@ __global__ void GNP_BOUNDS log_softmax_fwd(const S* __restrict__ x, S* __restric
         for (i64 j = tail; j < kr; j += g.width) m = max_nan(m, St::load(xr[j]));
         m = row_reduce(m, MaxOp(), -Num<T>::inf(), lanes);
 
-        T s = T(0);
+        T s = T(0), t = T(0);
 #pragma unroll
         for (int i = 0; i < N; ++i) {
             if (i >= n) break;
             if (g.rank + static_cast<i64>(i) * g.width < kr) {
                 c[i] = c[i] - m;
-                s += exp_t(c[i]);
+                const T e = exp_t(c[i]);
+                s += e;
+                t += c[i] < T(0) ? e : T(0);
             }
         }
-        for (i64 j = tail; j < kr; j += g.width) s += exp_t(St::load(xr[j]) - m);
-        s = row_reduce(s, SumOp(), T(0), lanes);
+        double w = 0.0, wt = 0.0;
+        for (i64 j = tail; j < kr; j += g.width) {
+            const T d = St::load(xr[j]) - m, e = exp_t(d);
+            w += e;
+            wt += d < T(0) ? e : T(0);
+        }
+        s = row_reduce(plus_wide(s, w), SumOp(), T(0), lanes);
+        t = row_reduce(plus_wide(t, wt), SumOp(), T(0), lanes);
 
-        const T ls = log_t(s);
+        const T ls = log_of_terms(s, t);
 #pragma unroll
         for (int i = 0; i < N; ++i) {
             if (i >= n) break;
@@ -412,8 +457,9 @@ __global__ void GNP_BOUNDS softmax_bwd(const S* __restrict__ g, const S* __restr
             if (i >= n) break;
             if (rg.rank + static_cast<i64>(i) * rg.width < kr) d += cg[i] * cy[i];
         }
-        for (i64 j = tail; j < kr; j += rg.width) d += St::load(gr[j]) * St::load(yr[j]);
-        d = row_reduce(d, SumOp(), T(0), lanes);
+        double w = 0.0;
+        for (i64 j = tail; j < kr; j += rg.width) w += St::load(gr[j]) * St::load(yr[j]);
+        d = row_reduce(plus_wide(d, w), SumOp(), T(0), lanes);
 #pragma unroll
         for (int i = 0; i < N; ++i) {
             if (i >= n) break;
@@ -457,8 +503,9 @@ __global__ void GNP_BOUNDS log_softmax_bwd(const S* __restrict__ g, const S* __r
             if (i >= n) break;
             s += cg[i];
         }
-        for (i64 j = tail; j < kr; j += rg.width) s += St::load(gr[j]);
-        s = row_reduce(s, SumOp(), T(0), lanes);
+        double w = 0.0;
+        for (i64 j = tail; j < kr; j += rg.width) w += St::load(gr[j]);
+        s = row_reduce(plus_wide(s, w), SumOp(), T(0), lanes);
 #pragma unroll
         for (int i = 0; i < N; ++i) {
             if (i >= n) break;
