@@ -20,9 +20,10 @@ Decisions, with the measurement behind them (2-core AVX-512 x86, Numba 0.68):
   sum stays scalar (about 8x slower on a 1024-float row).  The flag is kept off
   the polynomial log/exp, where reassociation would break the Cody-Waite
   argument reduction.
-* Row maxima use the ``llvm.maximum`` intrinsic: it propagates NaN and
-  vectorises, where Numba's builtin ``max()`` plus a separate NaN flag stays
-  scalar (0.40 ms against 5.8 ms for a 4096x1024 float32 row max).
+* Row maxima are taken on the float bits (``softmax.row_max``): three integer
+  reductions, which vectorise, where Numba's builtin ``max()`` plus a
+  separate NaN flag stays scalar.  The ``llvm.maximum`` intrinsic
+  (:data:`maximum`, NaN-propagating) serves the column-order paths.
 * Kernels index slices from 0 (``row = x[o:o + k]; row[j]``), never
   ``x[o + j]``: Numba wraps negative indices, and with an offset LLVM cannot
   prove the index non-negative, so the loop stays scalar (35 ms against 4.7 ms
@@ -34,12 +35,17 @@ Decisions, with the measurement behind them (2-core AVX-512 x86, Numba 0.68):
 from __future__ import annotations
 
 import inspect
+import os
+import threading
+
 import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
+
+from ._cache import cached
 
 JIT_OPTIONS = {"error_model": "numpy", "nogil": True}
 """Options shared by every CPU kernel."""
@@ -249,6 +255,61 @@ def magnitude_bits(typingctx, x):
     return sig, codegen
 
 
+INTERRUPT_ELEMENTS = 1 << 24
+"""Calls over more than twice this much work (elements, times draws for
+``categorical``) run in row chunks of about this much, returning to Python
+between chunks, where a pending Ctrl-C (or any signal handler) runs: a chunk
+takes 10 to 100 ms on one thread.  The benchmark sizes are below it."""
+
+
+class _Pool:
+    """State of Numba's thread pool as the drivers use it.
+
+    * ``layer``: the threading layer, known after the first parallel call.
+      Under ``workqueue`` (Numba's fallback where neither TBB nor OpenMP is
+      available) two threads entering a parallel region at once abort the
+      process, so parallel calls then take ``lock`` without waiting, and a
+      call that finds it held runs serially.  The first parallel call of the
+      process takes it too, as the layer is not known before.
+    * ``serial_only``: set in a child forked after the pool started (and not
+      under TBB, the one fork-safe layer): GNU OpenMP kills such a child at
+      its first parallel region and the workqueue's threads are not in it, so
+      the child runs every kernel serially.
+    """
+
+    layer = None
+    used = False
+    serial_only = False
+    lock = threading.Lock()
+
+
+def _after_fork_in_child():
+    _Pool.lock = threading.Lock()  # another thread of the parent may have held it
+    if _Pool.used and _Pool.layer != "tbb":
+        _Pool.serial_only = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _run_parallel(parallel_jit, start, stop, rows_per_block, nchunks, args):
+    """Run the parallel driver, or return False where it must not run now."""
+    if _Pool.layer is not None and _Pool.layer != "workqueue":
+        parallel_jit(start, stop, rows_per_block, nchunks, *args)
+        return True
+    if not _Pool.lock.acquire(blocking=False):
+        return False
+    try:
+        _Pool.used = True
+        parallel_jit(start, stop, rows_per_block, nchunks, *args)
+        if _Pool.layer is None:
+            _Pool.layer = numba.threading_layer()
+    finally:
+        _Pool.lock.release()
+    return True
+
+
 def row_kernel(block):
     """Decorator: compile a block function and build its serial and parallel drivers.
 
@@ -256,43 +317,57 @@ def row_kernel(block):
     lets LLVM vectorise across them); the drivers call it once per block.
     ``block(r0, r1, *args)`` processes rows ``r0 <= r < r1`` of a batch; it
     must give each row a result that does not depend on the block bounds.
-    Returns ``run(nrows, row_len, *args)``, which calls ``block`` over blocks of
-    about :data:`BLOCK_ELEMENTS` elements, in parallel over chunks of rows when
-    the call is large enough.
+    Returns ``run(nrows, row_len, *args, work=None)``, which calls ``block``
+    over blocks of about :data:`BLOCK_ELEMENTS` elements, in parallel over
+    chunks of rows when the call is large enough (and :class:`_Pool` allows),
+    in row chunks of :data:`INTERRUPT_ELEMENTS` when it is very large
+    (``work``: the work per row in elements, ``row_len`` by default).  The
+    drivers are cached on disk (:mod:`._cache`).
     """
 
+    name = f"{block.__module__.rsplit('.', 1)[-1]}.{block.__qualname__}"
     block = njit(**JIT_OPTIONS)(block)
 
-    def serial(nrows, rows_per_block, *args):
-        for r0 in range(0, nrows, rows_per_block):
-            block(r0, min(r0 + rows_per_block, nrows), *args)
+    def serial(start, stop, rows_per_block, *args):
+        for r0 in range(start, stop, rows_per_block):
+            block(r0, min(r0 + rows_per_block, stop), *args)
 
-    def parallel(nrows, rows_per_block, nchunks, *args):
-        nblocks = (nrows + rows_per_block - 1) // rows_per_block
+    def parallel(start, stop, rows_per_block, nchunks, *args):
+        nblocks = (stop - start + rows_per_block - 1) // rows_per_block
         for c in prange(nchunks):
             b0 = nblocks * c // nchunks
             b1 = nblocks * (c + 1) // nchunks
             for b in range(b0, b1):
-                r0 = b * rows_per_block
-                block(r0, min(r0 + rows_per_block, nrows), *args)
+                r0 = start + b * rows_per_block
+                block(r0, min(r0 + rows_per_block, stop), *args)
 
-    serial_jit = njit(**JIT_OPTIONS)(serial)
-    parallel_jit = njit(parallel=True, **JIT_OPTIONS)(parallel)
+    serial_jit = cached(njit(**JIT_OPTIONS)(serial), name)
+    parallel_jit = cached(njit(parallel=True, **JIT_OPTIONS)(parallel), name)
 
-    def run(nrows, row_len, *args):
+    def launch(start, stop, row_len, rows_per_block, args):
+        n = stop - start
+        # The size test first: asking Numba for the thread count costs about
+        # a microsecond, a noticeable part of a small call.
+        if n > 1 and n * row_len >= PARALLEL_MIN_ELEMENTS and not _Pool.serial_only:
+            nthreads = numba.get_num_threads()
+            if nthreads > 1:
+                nblocks = (n + rows_per_block - 1) // rows_per_block
+                nchunks = min(nblocks, nthreads * CHUNKS_PER_THREAD)
+                if _run_parallel(parallel_jit, start, stop, rows_per_block, nchunks, args):
+                    return
+        serial_jit(start, stop, rows_per_block, *args)
+
+    def run(nrows, row_len, *args, work=None):
         if nrows == 0:
             return
         rows_per_block = max(1, BLOCK_ELEMENTS // max(row_len, 1))
-        # The size test first: asking Numba for the thread count costs about
-        # a microsecond, a noticeable part of a small call.
-        if nrows > 1 and nrows * row_len >= PARALLEL_MIN_ELEMENTS:
-            nthreads = numba.get_num_threads()
-            if nthreads > 1:
-                nblocks = (nrows + rows_per_block - 1) // rows_per_block
-                nchunks = min(nblocks, nthreads * CHUNKS_PER_THREAD)
-                parallel_jit(nrows, rows_per_block, nchunks, *args)
-                return
-        serial_jit(nrows, rows_per_block, *args)
+        per_row = max(row_len if work is None else work, 1)
+        if nrows * per_row <= 2 * INTERRUPT_ELEMENTS:
+            launch(0, nrows, row_len, rows_per_block, args)
+            return
+        step = max(1, INTERRUPT_ELEMENTS // per_row // rows_per_block) * rows_per_block
+        for start in range(0, nrows, step):
+            launch(start, min(start + step, nrows), row_len, rows_per_block, args)
 
     run.serial = serial_jit
     run.parallel = parallel_jit

@@ -98,5 +98,6 @@ def categorical_fwd(logits, out, key, row_ids):
     rows, k = logits.shape
     s = out.shape[1]
     _kernels("gumbel").categorical_fwd(
-        rows, k, logits.ravel(), out.ravel(), k, s, as_u64(key[0]), as_u64(key[1]), _row_ids(row_ids)
+        rows, k, logits.ravel(), out.ravel(), k, s, as_u64(key[0]), as_u64(key[1]), _row_ids(row_ids),
+        work=k * s,
     )
