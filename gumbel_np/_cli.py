@@ -1,4 +1,4 @@
-"""Command line: ``python -m gumbel_np {bench,info}`` (also the ``gumbel-np`` script)."""
+"""Command line: ``python -m gumbel_np {bench,info,cache}`` (also the ``gumbel-np`` script)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ def _info() -> dict:
 
     import gumbel_np
     from gumbel_np import _bench
+    from gumbel_np.kernels import _cache
 
     found = {name: getattr(mod, "__version__", "installed") for name, mod in _bench.peers().items() if name != "scipy"}
     scipy = _bench.optional("scipy")
@@ -54,6 +55,7 @@ def _info() -> dict:
         "numba": numba.__version__,
         "numba_threads": numba.get_num_threads(),
         "threading_layer": numba.config.THREADING_LAYER,
+        "kernel_cache": str(_cache.cache_dir()) if _cache.cache_dir() is not None else "off",
         "backends": ["cpu"] + (["cuda"] if gpu is None else []),
         "cuda": devices if gpu is None else f"not usable: {gpu}",
         "peers": found,
@@ -68,6 +70,28 @@ def cmd_info(args: argparse.Namespace) -> int:
     width = max(map(len, info))
     for key, value in info.items():
         print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    import shutil
+
+    from gumbel_np.kernels import _cache
+
+    root = _cache.cache_root()
+    if root is None:
+        print("the kernel cache is off (GUMBEL_NP_CACHE=0)")
+        return 0
+    folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    if args.clear:
+        for folder in folders:
+            shutil.rmtree(folder)
+        print(f"removed {len(folders)} cache folder(s) from {root}")
+        return 0
+    size = sum(f.stat().st_size for folder in folders for f in folder.rglob("*") if f.is_file())
+    print(f"cache root      {root}")
+    print(f"this build      {root / _cache.TAG}{'' if (root / _cache.TAG).is_dir() else ' (empty)'}")
+    print(f"folders, size   {len(folders)}, {size / 2**20:.1f} MiB")
     return 0
 
 
@@ -128,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="versions, threads, usable backends and devices, STREAM_VERSION")
     i.add_argument("--json", action="store_true", help="print JSON")
     i.set_defaults(func=cmd_info)
+    c = sub.add_parser("cache", help="where the compiled kernels are cached; --clear empties it")
+    c.add_argument("--clear", action="store_true", help="remove every cached build")
+    c.set_defaults(func=cmd_cache)
     return p
 
 

@@ -72,3 +72,21 @@ def test_main_job_runs_from_the_checkout():
     )
     assert run.returncode == 0, run.stderr
     assert "| categorical | 16x8 | cpu | gumbel_np |" in run.stdout
+
+
+def test_cache_command_shows_and_clears_the_cache(tmp_path, monkeypatch, capsys):
+    from gumbel_np.kernels import _cache
+
+    monkeypatch.setenv("GUMBEL_NP_CACHE_DIR", str(tmp_path))
+    (tmp_path / _cache.TAG).mkdir()
+    (tmp_path / _cache.TAG / "softmax.x.nbi").write_bytes(b"0" * 1024)
+    (tmp_path / "numba-old-build").mkdir()
+    assert _cli.main(["cache"]) == 0
+    out = capsys.readouterr().out
+    assert str(tmp_path) in out and "folders, size   2" in out
+    assert _cli.main(["cache", "--clear"]) == 0
+    assert "removed 2 cache folder(s)" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setenv("GUMBEL_NP_CACHE", "0")
+    assert _cli.main(["cache"]) == 0
+    assert "off" in capsys.readouterr().out
