@@ -197,21 +197,15 @@ def rests_of_terms(e, xb, k, m, s, t):
 
 
 @helper
-def log1p_small(t, one):
-    """``log(1 + t)`` for ``0 <= t < 1`` to a few ulp: ``log(w) * t / (w - 1)``
-    with ``w = 1 + t`` rounded (the quotient undoes the rounding of ``w``), and
-    ``t`` itself where ``w`` rounds to 1; ``one`` is 1 in ``t``'s dtype."""
-    w = t + one
-    return select(w == one, t, vlog(w) * (t / (w - one)))
-
-
-@helper
 def log_of_terms(s, t, one):
     """``log(s)`` of a row sum ``s`` of shifted terms whose rest (the terms
     other than the maximum's 1) is ``t``: ``log1p(t)`` below 2, where ``log(s)``
     would lose the relative precision of a result near 0 (``logsumexp([0,
     -40]) = 4.2e-18``), ``log(s)`` otherwise.  Branch-free, with one log
-    (of ``1 + t`` or of ``s``), as :func:`log1p_small` computes it."""
+    (of ``1 + t`` or of ``s``).  ``log1p(t)`` to a few ulp is ``log(w) * t /
+    (w - 1)`` with ``w = 1 + t`` rounded (the quotient undoes the rounding of
+    ``w``), and ``t`` itself where ``w`` rounds to 1; ``one`` is 1 in the
+    dtype."""
     w = t + one
     small = s < 2
     lg = vlog(select(small, w, s))
