@@ -197,6 +197,17 @@ def rests_of_terms(e, xb, k, m, s, t):
 
 
 @helper
+def rows_below_2(s):
+    """How many of the row sums ``s`` are below 2 (a flat loop: the call to
+    :func:`rests_of_terms` is skipped for a block without such rows; the
+    rests of the other rows are not read)."""
+    n = 0
+    for r in range(s.size):
+        n += select(s[r] < 2, 1, 0)
+    return n
+
+
+@helper
 def log_of_terms(s, t, one):
     """``log(s)`` of a row sum ``s`` of shifted terms whose rest (the terms
     other than the maximum's 1) is ``t``: ``log1p(t)`` below 2, where ``log(s)``
@@ -391,33 +402,40 @@ def logsumexp_fwd(r0, r1, x, out, k):
         _logsumexp_columns(r0, r1, x, out, k)
         return
     if k >= LONG_ROW:
-        e = np.empty(k, x.dtype)
-        s1 = np.empty(1, x.dtype)
-        t1 = np.empty(1, x.dtype)
-        m1 = np.empty(1, x.dtype)
+        # The terms, then room for one row's s, m and t (rests_of_terms):
+        # one allocation per block, as each costs about 30 ns.
+        scratch = np.empty(k + 3, x.dtype)
+        e = scratch[:k]
         for r in range(r0, r1):
             xr = x[r * k : (r + 1) * k]
             m = row_max(xr)
             for j in range(k):
                 e[j] = vexp_term(xr[j] - m)
-            s1[0] = row_sum(e)
-            m1[0] = m
-            rests_of_terms(e, xr, k, m1, s1, t1)
-            out[r] = m if np.isinf(m) else m + log_of_terms(s1[0], t1[0], x.dtype.type(1))
+            s = row_sum(e)
+            t = s
+            if s < 2:  # the rest, for log1p (one call, only here)
+                scratch[k] = s
+                scratch[k + 1] = m
+                rests_of_terms(e, xr, k, scratch[k + 1 : k + 2], scratch[k : k + 1], scratch[k + 2 :])
+                t = scratch[k + 2]
+            out[r] = m if np.isinf(m) else m + log_of_terms(s, t, x.dtype.type(1))
         return
     rows = r1 - r0
-    e = np.empty(rows * k, x.dtype)
-    maxima = np.empty(rows, x.dtype)
+    # The terms, the maxima, the sums and the rests: one allocation.
+    scratch = np.empty(rows * (k + 3), x.dtype)
+    e = scratch[: rows * k]
+    maxima = scratch[rows * k : rows * (k + 1)]
+    s = scratch[rows * (k + 1) : rows * (k + 2)]
+    t = scratch[rows * (k + 2) :]
     shift_rows(x[r0 * k : r1 * k], e, k, maxima)
     for i in range(e.size):
         e[i] = vexp_term(e[i])
-    s = np.empty(rows, x.dtype)
     for r in range(rows):
         s[r] = row_sum(e[r * k : (r + 1) * k])
     # The logs in one flat loop over the rows, which vectorises (see
     # _logsumexp_columns), instead of one scalar log per row.
-    t = np.empty(rows, x.dtype)
-    rests_of_terms(e, x[r0 * k : r1 * k], k, maxima, s, t)
+    if rows_below_2(s) > 0:
+        rests_of_terms(e, x[r0 * k : r1 * k], k, maxima, s, t)
     ob = out[r0:r1]
     one = x.dtype.type(1)
     for r in range(rows):
@@ -429,8 +447,9 @@ def shift_and_log_columns(xc, x, k, rows, m):
     """``xc -= m[r]`` in column order; returns the logs of the row sums of
     ``vexp_term(xc)`` (:func:`log_of_terms`), the sums added over ``j`` in
     order (logsumexp, log_softmax); ``x`` is the block in row order."""
-    s = np.empty(rows, xc.dtype)
-    t = np.empty(rows, xc.dtype)
+    st = np.empty(2 * rows, xc.dtype)
+    s = st[:rows]
+    t = st[rows:]
     zero = xc.dtype.type(0)
     clamp = vexp_term(xc.dtype.type(-np.inf))
     for r in range(rows):
@@ -445,10 +464,15 @@ def shift_and_log_columns(xc, x, k, rows, m):
             s[r] += e
             t[r] += select(d < 0, e, zero)
     # Rare: a rest so small that clamped terms could matter (rests_of_terms).
+    # Counted in a flat loop first: a branch per row costs a tenth of a row.
     tiny = clamp * xc.dtype.type(2.0**100)
+    rare = 0
     for r in range(rows):
-        if s[r] < 2 and t[r] < tiny:
-            t[r] = exact_rest(x[r * k : (r + 1) * k], m[r])
+        rare += select((s[r] < 2) & (t[r] < tiny), 1, 0)
+    if rare > 0:
+        for r in range(rows):
+            if s[r] < 2 and t[r] < tiny:
+                t[r] = exact_rest(x[r * k : (r + 1) * k], m[r])
     for r in range(rows):
         s[r] = log_of_terms(s[r], t[r], xc.dtype.type(1))
     return s
@@ -500,17 +524,21 @@ def log_softmax_fwd(r0, r1, x, out, k):
     if k < COLUMN_ROW:
         _log_softmax_columns(r0, r1, x, out, k)
         return
+    rows = r1 - r0
     ob = out[r0 * k : r1 * k]
-    e = np.empty((r1 - r0) * k, x.dtype)
-    maxima = np.empty(r1 - r0, x.dtype)
+    # The terms, the maxima, the sums and the rests: one allocation.
+    scratch = np.empty(rows * (k + 3), x.dtype)
+    e = scratch[: rows * k]
+    maxima = scratch[rows * k : rows * (k + 1)]
+    ls = scratch[rows * (k + 1) : rows * (k + 2)]
+    t = scratch[rows * (k + 2) :]
     shift_rows(x[r0 * k : r1 * k], ob, k, maxima)
     for i in range(e.size):
         e[i] = vexp_term(ob[i])
-    ls = np.empty(r1 - r0, x.dtype)
-    for r in range(r1 - r0):
+    for r in range(rows):
         ls[r] = row_sum(e[r * k : (r + 1) * k])
-    t = np.empty(r1 - r0, x.dtype)
-    rests_of_terms(e, x[r0 * k : r1 * k], k, maxima, ls, t)
+    if rows_below_2(ls) > 0:
+        rests_of_terms(e, x[r0 * k : r1 * k], k, maxima, ls, t)
     one = x.dtype.type(1)
     for r in range(r1 - r0):
         ls[r] = nan_unless_finite(log_of_terms(ls[r], t[r], one), maxima[r])
