@@ -6,10 +6,12 @@ import operator
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from ._dispatch import like_namespace, namespace
 from ._random import RNGLike, philox_key
 from ._validation import (
+    Array,
     Rows,
     as_array,
     backward_inputs,
@@ -26,6 +28,7 @@ from ._validation import (
     layout,
     output,
     same_shape,
+    shared_docs,
     sum_to_shape,
     to_rows,
 )
@@ -33,17 +36,18 @@ from ._validation import (
 __all__ = ["categorical", "gumbel", "gumbel_softmax", "gumbel_softmax_backward"]
 
 
+@shared_docs
 def gumbel(
-    shape: Any,
+    shape: int | tuple[int, ...],
     /,
     *,
     rng: RNGLike = None,
-    dtype: Any = np.float32,
+    dtype: DTypeLike = np.float32,
     axis: int = -1,
-    row_ids: Any = None,
-    like: Any = None,
-    out: Any = None,
-) -> Any:
+    row_ids: ArrayLike | None = None,
+    like: Array | None = None,
+    out: Array | None = None,
+) -> Array:
     """Standard Gumbel(0, 1) noise from the counter-based Philox4x32-10 stream.
 
     Parameters
@@ -78,15 +82,7 @@ def gumbel(
 
     Raises
     ------
-    TypeError, ValueError
-        ``out`` not a plain array of the input's array type (subclasses
-        such as ``numpy.matrix`` are refused) or of the wrong dtype
-        (TypeError), of the wrong shape or read-only (ValueError).
-    TypeError
-        A masked array as input; a ``True``/``False`` option (where the
-        function has one) given anything but a bool.
-    MemoryError, ValueError
-        A result that cannot be allocated, or that exceeds the address space.
+    {common_raises}
     TypeError
         Bad ``rng``, ``dtype`` or ``like``; non-integer ``row_ids``.
     ValueError
@@ -179,19 +175,20 @@ def _noise_argument(xp: Any, noise: Any, rng: Any, a: Any, lay: Rows, func: str,
     return to_rows(xp, nz.astype(a.dtype, copy=False), lay)
 
 
+@shared_docs
 def gumbel_softmax(
-    logits: Any,
+    logits: ArrayLike,
     /,
     *,
-    tau: Any = 1.0,
+    tau: ArrayLike = 1.0,
     hard: bool = False,
     axis: int = -1,
     rng: RNGLike = None,
-    noise: Any = None,
-    row_ids: Any = None,
+    noise: ArrayLike | None = None,
+    row_ids: ArrayLike | None = None,
     return_soft: bool = False,
-    out: Any = None,
-) -> Any:
+    out: Array | None = None,
+) -> Array | tuple[Array, Array]:
     """Gumbel-Softmax (Concrete) sample, or its straight-through one-hot form.
 
     Parameters
@@ -236,15 +233,7 @@ def gumbel_softmax(
 
     Raises
     ------
-    TypeError, ValueError
-        ``out`` not a plain array of the input's array type (subclasses
-        such as ``numpy.matrix`` are refused) or of the wrong dtype
-        (TypeError), of the wrong shape or read-only (ValueError).
-    TypeError
-        A masked array as input; a ``True``/``False`` option (where the
-        function has one) given anything but a bool.
-    MemoryError, ValueError
-        A result that cannot be allocated, or that exceeds the address space.
+    {common_raises}
     TypeError
         Unsupported array type or dtype, bad ``rng``.
     ValueError
@@ -313,16 +302,17 @@ def gumbel_softmax(
     return y, y_soft
 
 
+@shared_docs
 def gumbel_softmax_backward(
-    grad: Any,
-    y_soft: Any,
+    grad: ArrayLike,
+    y_soft: ArrayLike,
     /,
     *,
-    tau: Any = 1.0,
+    tau: ArrayLike = 1.0,
     axis: int = -1,
     tau_grad: bool = False,
-    out: Any = None,
-) -> Any:
+    out: Array | None = None,
+) -> Array | tuple[Array, Array]:
     """Vector-Jacobian product of :func:`gumbel_softmax`, from the soft sample.
 
     Parameters
@@ -355,15 +345,7 @@ def gumbel_softmax_backward(
 
     Raises
     ------
-    TypeError, ValueError
-        ``out`` not a plain array of the input's array type (subclasses
-        such as ``numpy.matrix`` are refused) or of the wrong dtype
-        (TypeError), of the wrong shape or read-only (ValueError).
-    TypeError
-        A masked array as input; a ``True``/``False`` option (where the
-        function has one) given anything but a bool.
-    MemoryError, ValueError
-        A result that cannot be allocated, or that exceeds the address space.
+    {common_raises}
     TypeError
         Unsupported array type or dtype, NumPy and CuPy mixed.
     ValueError
@@ -408,16 +390,17 @@ def gumbel_softmax_backward(
     return dl, dt.astype(result, copy=False)
 
 
+@shared_docs
 def categorical(
-    logits: Any,
+    logits: ArrayLike,
     /,
     *,
     axis: int = -1,
-    num_samples: Any = None,
+    num_samples: int | None = None,
     rng: RNGLike = None,
-    row_ids: Any = None,
-    out: Any = None,
-) -> Any:
+    row_ids: ArrayLike | None = None,
+    out: Array | None = None,
+) -> Array:
     """Exact categorical samples by the Gumbel-Max trick, one fused pass per draw.
 
     Parameters
@@ -448,15 +431,7 @@ def categorical(
 
     Raises
     ------
-    TypeError, ValueError
-        ``out`` not a plain array of the input's array type (subclasses
-        such as ``numpy.matrix`` are refused) or of the wrong dtype
-        (TypeError), of the wrong shape or read-only (ValueError).
-    TypeError
-        A masked array as input; a ``True``/``False`` option (where the
-        function has one) given anything but a bool.
-    MemoryError, ValueError
-        A result that cannot be allocated, or that exceeds the address space.
+    {common_raises}
     TypeError
         Unsupported array type or dtype, bad ``rng`` or ``num_samples``.
     ValueError

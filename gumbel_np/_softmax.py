@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from numpy.typing import ArrayLike
 
 from ._dispatch import namespace
 from ._validation import (
+    Array,
     backward_inputs,
     check_flag,
     deliver,
@@ -15,6 +17,7 @@ from ._validation import (
     layout,
     output,
     same_shape,
+    shared_docs,
     to_rows,
 )
 
@@ -46,7 +49,10 @@ def _backward(func: str, op: str, grad: Any, y: Any, axis: int, out: Any) -> Any
     return deliver(xp, lay.restore(xp, buf).astype(result, copy=False), out)
 
 
-def logsumexp(x: Any, /, *, axis: int = -1, keepdims: bool = False, out: Any = None) -> Any:
+@shared_docs
+def logsumexp(
+    x: ArrayLike, /, *, axis: int = -1, keepdims: bool = False, out: Array | None = None
+) -> Array:
     """Log of the sum of exponentials along an axis, computed stably.
 
     Parameters
@@ -69,15 +75,7 @@ def logsumexp(x: Any, /, *, axis: int = -1, keepdims: bool = False, out: Any = N
 
     Raises
     ------
-    TypeError, ValueError
-        ``out`` not a plain array of the input's array type (subclasses
-        such as ``numpy.matrix`` are refused) or of the wrong dtype
-        (TypeError), of the wrong shape or read-only (ValueError).
-    TypeError
-        A masked array as input; a ``True``/``False`` option (where the
-        function has one) given anything but a bool.
-    MemoryError, ValueError
-        A result that cannot be allocated, or that exceeds the address space.
+    {common_raises}
     TypeError
         Unsupported array type or dtype.
     numpy.exceptions.AxisError
@@ -110,7 +108,8 @@ def logsumexp(x: Any, /, *, axis: int = -1, keepdims: bool = False, out: Any = N
     return deliver(xp, lay.restore_batch(buf, keepdims).astype(result, copy=False), out)
 
 
-def softmax(x: Any, /, *, axis: int = -1, out: Any = None) -> Any:
+@shared_docs
+def softmax(x: ArrayLike, /, *, axis: int = -1, out: Array | None = None) -> Array:
     """Softmax along an axis, computed stably.
 
     Parameters
@@ -130,15 +129,7 @@ def softmax(x: Any, /, *, axis: int = -1, out: Any = None) -> Any:
 
     Raises
     ------
-    TypeError, ValueError
-        ``out`` not a plain array of the input's array type (subclasses
-        such as ``numpy.matrix`` are refused) or of the wrong dtype
-        (TypeError), of the wrong shape or read-only (ValueError).
-    TypeError
-        A masked array as input; a ``True``/``False`` option (where the
-        function has one) given anything but a bool.
-    MemoryError, ValueError
-        A result that cannot be allocated, or that exceeds the address space.
+    {common_raises}
     TypeError
         Unsupported array type or dtype.
     numpy.exceptions.AxisError
@@ -161,7 +152,8 @@ def softmax(x: Any, /, *, axis: int = -1, out: Any = None) -> Any:
     return _forward("softmax", "softmax_fwd", x, axis, out)
 
 
-def log_softmax(x: Any, /, *, axis: int = -1, out: Any = None) -> Any:
+@shared_docs
+def log_softmax(x: ArrayLike, /, *, axis: int = -1, out: Array | None = None) -> Array:
     """Logarithm of the softmax along an axis, computed stably.
 
     Parameters
@@ -181,15 +173,7 @@ def log_softmax(x: Any, /, *, axis: int = -1, out: Any = None) -> Any:
 
     Raises
     ------
-    TypeError, ValueError
-        ``out`` not a plain array of the input's array type (subclasses
-        such as ``numpy.matrix`` are refused) or of the wrong dtype
-        (TypeError), of the wrong shape or read-only (ValueError).
-    TypeError
-        A masked array as input; a ``True``/``False`` option (where the
-        function has one) given anything but a bool.
-    MemoryError, ValueError
-        A result that cannot be allocated, or that exceeds the address space.
+    {common_raises}
     TypeError
         Unsupported array type or dtype.
     numpy.exceptions.AxisError
@@ -211,9 +195,10 @@ def log_softmax(x: Any, /, *, axis: int = -1, out: Any = None) -> Any:
     return _forward("log_softmax", "log_softmax_fwd", x, axis, out)
 
 
+@shared_docs
 def logsumexp_backward(
-    grad: Any, x: Any, /, *, axis: int = -1, keepdims: bool = False, out: Any = None
-) -> Any:
+    grad: ArrayLike, x: ArrayLike, /, *, axis: int = -1, keepdims: bool = False, out: Array | None = None
+) -> Array:
     """Vector-Jacobian product of :func:`logsumexp`.
 
     Parameters
@@ -236,15 +221,7 @@ def logsumexp_backward(
 
     Raises
     ------
-    TypeError, ValueError
-        ``out`` not a plain array of the input's array type (subclasses
-        such as ``numpy.matrix`` are refused) or of the wrong dtype
-        (TypeError), of the wrong shape or read-only (ValueError).
-    TypeError
-        A masked array as input; a ``True``/``False`` option (where the
-        function has one) given anything but a bool.
-    MemoryError, ValueError
-        A result that cannot be allocated, or that exceeds the address space.
+    {common_raises}
     TypeError
         Unsupported array type or dtype, NumPy and CuPy mixed.
     ValueError
@@ -274,7 +251,10 @@ def logsumexp_backward(
     return deliver(xp, lay.restore(xp, buf).astype(result, copy=False), out)
 
 
-def softmax_backward(grad: Any, y: Any, /, *, axis: int = -1, out: Any = None) -> Any:
+@shared_docs
+def softmax_backward(
+    grad: ArrayLike, y: ArrayLike, /, *, axis: int = -1, out: Array | None = None
+) -> Array:
     """Vector-Jacobian product of :func:`softmax`, from the forward output.
 
     Parameters
@@ -296,15 +276,7 @@ def softmax_backward(grad: Any, y: Any, /, *, axis: int = -1, out: Any = None) -
 
     Raises
     ------
-    TypeError, ValueError
-        ``out`` not a plain array of the input's array type (subclasses
-        such as ``numpy.matrix`` are refused) or of the wrong dtype
-        (TypeError), of the wrong shape or read-only (ValueError).
-    TypeError
-        A masked array as input; a ``True``/``False`` option (where the
-        function has one) given anything but a bool.
-    MemoryError, ValueError
-        A result that cannot be allocated, or that exceeds the address space.
+    {common_raises}
     TypeError
         Unsupported array type or dtype, NumPy and CuPy mixed.
     ValueError
@@ -322,7 +294,10 @@ def softmax_backward(grad: Any, y: Any, /, *, axis: int = -1, out: Any = None) -
     return _backward("softmax_backward", "softmax_bwd", grad, y, axis, out)
 
 
-def log_softmax_backward(grad: Any, y: Any, /, *, axis: int = -1, out: Any = None) -> Any:
+@shared_docs
+def log_softmax_backward(
+    grad: ArrayLike, y: ArrayLike, /, *, axis: int = -1, out: Array | None = None
+) -> Array:
     """Vector-Jacobian product of :func:`log_softmax`, from the forward output.
 
     Parameters
@@ -344,15 +319,7 @@ def log_softmax_backward(grad: Any, y: Any, /, *, axis: int = -1, out: Any = Non
 
     Raises
     ------
-    TypeError, ValueError
-        ``out`` not a plain array of the input's array type (subclasses
-        such as ``numpy.matrix`` are refused) or of the wrong dtype
-        (TypeError), of the wrong shape or read-only (ValueError).
-    TypeError
-        A masked array as input; a ``True``/``False`` option (where the
-        function has one) given anything but a bool.
-    MemoryError, ValueError
-        A result that cannot be allocated, or that exceeds the address space.
+    {common_raises}
     TypeError
         Unsupported array type or dtype, NumPy and CuPy mixed.
     ValueError

@@ -20,6 +20,10 @@ from ._dispatch import namespace
 _NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+Array = np.ndarray
+"""The type of a result in the signatures: a ``numpy.ndarray``, or a
+``cupy.ndarray`` for CuPy input (which follows the same protocol)."""
+
 def compute_dtypes(
     dtype: np.dtype, func: str, name: str = "x", half_storage: bool = False
 ) -> tuple[np.dtype, np.dtype]:
@@ -380,3 +384,24 @@ def deliver(xp: Any, res: Any, out: Any) -> Any:
     if not xp.may_share_memory(res, out):
         xp.copyto(out, res)
     return out
+
+
+COMMON_RAISES = """TypeError, ValueError
+        ``out`` not a plain array of the input's array type (subclasses
+        such as ``numpy.matrix`` are refused) or of the wrong dtype
+        (TypeError), of the wrong shape or read-only (ValueError).
+    TypeError
+        A masked array as input; a ``True``/``False`` option (where the
+        function has one) given anything but a bool.
+    MemoryError, ValueError
+        A result that cannot be allocated, or that exceeds the address space."""
+"""The ``Raises`` entries every public function shares (the validation here
+raises them for all alike)."""
+
+
+def shared_docs(func: Any) -> Any:
+    """Put :data:`COMMON_RAISES` where ``func``'s docstring says
+    ``{common_raises}``."""
+    if func.__doc__ is not None:
+        func.__doc__ = func.__doc__.replace("{common_raises}", COMMON_RAISES)
+    return func

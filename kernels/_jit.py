@@ -190,26 +190,6 @@ def select(typingctx, cond, a, b):
     return sig, codegen
 
 
-def _bitcast_intrinsic(src, dst):
-    @intrinsic
-    def _impl(typingctx, a):
-        if a != src:
-            return None
-        sig = dst(a)
-
-        def codegen(context, builder, signature, args):
-            return builder.bitcast(args[0], context.get_value_type(dst))
-
-        return sig, codegen
-
-    return _impl
-
-
-f32_as_i32 = _bitcast_intrinsic(numba.float32, numba.int32)
-i32_as_f32 = _bitcast_intrinsic(numba.int32, numba.float32)
-f64_as_i64 = _bitcast_intrinsic(numba.float64, numba.int64)
-i64_as_f64 = _bitcast_intrinsic(numba.int64, numba.float64)
-
 _SAME_WIDTH = {
     numba.float32: numba.int32,
     numba.float64: numba.int64,
@@ -218,7 +198,11 @@ _SAME_WIDTH = {
 }
 
 
-def _same_width_bitcast(accepted):
+def _bitcast(*accepted):
+    """An intrinsic that reinterprets the bits of a scalar of one of the
+    ``accepted`` Numba types as the other type of its width (float32 <->
+    int32, float64 <-> int64)."""
+
     @intrinsic
     def _impl(typingctx, a):
         if a not in accepted:
@@ -233,9 +217,13 @@ def _same_width_bitcast(accepted):
     return _impl
 
 
-float_bits = _same_width_bitcast((numba.float32, numba.float64))
+f32_as_i32 = _bitcast(numba.float32)
+i32_as_f32 = _bitcast(numba.int32)
+f64_as_i64 = _bitcast(numba.float64)
+i64_as_f64 = _bitcast(numba.int64)
+float_bits = _bitcast(numba.float32, numba.float64)
 """The bits of a float32 (float64) as an int32 (int64)."""
-bits_float = _same_width_bitcast((numba.int32, numba.int64))
+bits_float = _bitcast(numba.int32, numba.int64)
 """The float32 (float64) with the bits of an int32 (int64)."""
 
 
@@ -369,9 +357,8 @@ def row_kernel(block):
         for start in range(0, nrows, step):
             launch(start, min(start + step, nrows), row_len, rows_per_block, args)
 
-    run.serial = serial_jit
+    run.serial = serial_jit  # the drivers, for their cache statistics
     run.parallel = parallel_jit
-    run.block = block
     return run
 
 

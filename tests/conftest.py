@@ -1,4 +1,4 @@
-"""Backend and dtype fixtures (the tolerance table and helpers are in
+"""Backend and dtype fixtures and the tolerance table (helpers are in
 ``helpers.py``).
 
 Every behaviour is one test body, parametrised over backend (``numpy``;
@@ -21,6 +21,14 @@ import pytest  # noqa: E402
 
 
 from helpers import Backend, cupy_skip_reason  # noqa: E402
+
+TOLERANCE = {
+    # (rtol, atol) of a float result against a float64 oracle computed from
+    # the same (rounded) input.
+    np.dtype(np.float16): (2e-3, 1e-3),
+    np.dtype(np.float32): (2e-5, 1e-6),
+    np.dtype(np.float64): (1e-12, 1e-14),
+}
 
 
 @pytest.fixture(

@@ -1,4 +1,4 @@
-"""Test helpers: backends, the tolerance table, comparisons."""
+"""Test helpers: backends, comparisons (the tolerance table is in ``conftest.py``)."""
 
 from __future__ import annotations
 
@@ -63,16 +63,10 @@ class Backend:
         return self.name
 
 
-TOLERANCE = {
-    # (rtol, atol) of a float result against a float64 oracle computed from
-    # the same (rounded) input.
-    np.dtype(np.float16): (2e-3, 1e-3),
-    np.dtype(np.float32): (2e-5, 1e-6),
-    np.dtype(np.float64): (1e-12, 1e-14),
-}
-
-
 def tol(dtype) -> dict:
+    """``rtol``/``atol`` of ``dtype`` from the tolerance table in ``conftest.py``."""
+    from conftest import TOLERANCE
+
     rtol, atol = TOLERANCE[np.dtype(dtype)]
     return {"rtol": rtol, "atol": atol}
 
