@@ -27,6 +27,10 @@ FULL_SIZES = [(4096, 1024), (65536, 128), (256, 50257), (1_000_000, 10)]
 QUICK_SIZES = [(512, 1024), (4096, 128), (16, 50257), (50_000, 10)]
 GPU_SIZES = [(65536, 1024), (16384, 32000), (4_000_000, 16)]
 GPU_QUICK_SIZES = [(4096, 1024), (1024, 32000), (250_000, 16)]
+LATENCY_SIZES = [(1, 10), (100, 10)]
+"""Sizes of the ``latency`` family, whatever sizes the run is given."""
+LATENCY_CALLS = 2000
+"""Calls per timed sample in the ``latency`` family (figures are per call)."""
 COPY = "memory copy"
 OUT = "gumbel_np (out=)"
 """The implementation name of gumbel_np writing into a preallocated ``out=``
@@ -40,6 +44,7 @@ class Case:
     shape: tuple[int, int]
     nbytes: int
     impls: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    calls: int = 1  # calls of the operation per call of an impl (times are per operation)
 
 
 @dataclass
@@ -279,7 +284,38 @@ def gumbel_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = None
     return cases
 
 
-FAMILIES: dict[str, Callable[..., list[Case]]] = {"softmax": softmax_cases, "gumbel": gumbel_cases}
+def _repeated(fn: Callable[[], Any], n: int) -> Callable[[], Any]:
+    def many():
+        for _ in range(n):
+            fn()
+
+    return many
+
+
+def latency_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = None) -> list[Case]:
+    """Per-call latency on tiny arrays: the same operations as the other
+    families, each sample ``LATENCY_CALLS`` calls in a loop (the Python
+    overhead of validation, dispatch and launch dominates here)."""
+    found = peers() if found is None else found
+    cases = [
+        c
+        for fam in (softmax_cases, gumbel_cases)
+        for c in fam(shape, xp, found)
+        if c.op in ("softmax", "logsumexp", "gumbel_softmax", "gumbel_softmax_backward", "categorical")
+    ]
+    for c in cases:
+        c.family = "latency"
+        c.op = f"{c.op} (latency)"
+        c.impls = {name: _repeated(fn, LATENCY_CALLS) for name, fn in c.impls.items()}
+        c.calls = LATENCY_CALLS
+    return cases
+
+
+FAMILIES: dict[str, Callable[..., list[Case]]] = {
+    "softmax": softmax_cases,
+    "gumbel": gumbel_cases,
+    "latency": latency_cases,
+}
 
 
 def measure(case: Case, backend: str = "cpu", xp: Any = np) -> list[Row]:
@@ -288,7 +324,12 @@ def measure(case: Case, backend: str = "cpu", xp: Any = np) -> list[Row]:
         times = {name: gpu_time(fn) for name, fn in case.impls.items()}
         floor = gpu_time(_copy_fn(xp, case.nbytes))
     else:
-        times = interleaved_medians({**case.impls, COPY: _copy_fn(xp, case.nbytes)})
+        copy = _copy_fn(xp, case.nbytes)
+        if case.calls > 1:  # each sample is a loop of calls already: a fixed number of rounds
+            times = interleaved_medians({**case.impls, COPY: _repeated(copy, case.calls)}, min_time=0.0)
+        else:
+            times = interleaved_medians({**case.impls, COPY: copy})
+        times = {name: t / case.calls for name, t in times.items()}
         floor = times.pop(COPY)
     ours = times["gumbel_np"]
     size = "x".join(map(str, case.shape))
@@ -301,7 +342,11 @@ def measure(case: Case, backend: str = "cpu", xp: Any = np) -> list[Row]:
 
 
 def plan(families: list[str], sizes: list[tuple[int, int]]) -> list[tuple[str, tuple[int, int]]]:
-    return [(fam, shape) for shape in sizes for fam in families]
+    """(family, size) pairs to run; the latency family runs at its own sizes."""
+    pairs = [(fam, shape) for shape in sizes for fam in families if fam != "latency"]
+    if "latency" in families:
+        pairs += [("latency", shape) for shape in LATENCY_SIZES]
+    return pairs
 
 
 def run(
@@ -332,7 +377,7 @@ def table(rows: list[Row]) -> str:
         "|---|---|---|---|---:|---:|---:|---:|\n"
     )
     return head + "".join(
-        f"| {r.op} | {r.size} | {r.backend} | {r.impl} | {r.ms:.3f} | {r.gbps:.2f} | {r.vs_ours:.2f} | {r.vs_copy:.2f} |\n"
+        f"| {r.op} | {r.size} | {r.backend} | {r.impl} | {r.ms:.4g} | {r.gbps:.2f} | {r.vs_ours:.2f} | {r.vs_copy:.2f} |\n"
         for r in rows
     )
 

@@ -90,3 +90,24 @@ def test_cache_command_shows_and_clears_the_cache(tmp_path, monkeypatch, capsys)
     monkeypatch.setenv("GUMBEL_NP_CACHE", "0")
     assert _cli.main(["cache"]) == 0
     assert "off" in capsys.readouterr().out
+
+
+def test_latency_family_times_single_calls(monkeypatch):
+    assert _bench.plan(["softmax", "latency"], [(64, 16)]) == [("softmax", (64, 16))] + [
+        ("latency", s) for s in _bench.LATENCY_SIZES
+    ]
+    assert {c.op for c in _bench.latency_cases((1, 10))} == {
+        f"{op} (latency)" for op in ("softmax", "logsumexp", "gumbel_softmax", "gumbel_softmax_backward", "categorical")
+    }
+    # Each sample is a loop of LATENCY_CALLS calls, and the time is per call.
+    calls = []
+    monkeypatch.setattr(_bench, "LATENCY_CALLS", 3)
+    monkeypatch.setattr(_bench, "gumbel_cases", lambda *a: [])
+    monkeypatch.setattr(
+        _bench, "softmax_cases", lambda shape, xp, found: [_bench.Case("softmax", "softmax", shape, 8, {"gumbel_np": lambda: calls.append(1)})]
+    )
+    (case,) = _bench.latency_cases((1, 10))
+    assert case.calls == 3
+    rows = _bench.measure(case)
+    assert calls and len(calls) % 3 == 0
+    assert all(r.ms > 0 for r in rows)
