@@ -200,12 +200,14 @@ def _kernel(op: str, dtype: np.dtype) -> tuple[Any, int]:
                 )
                 mod.compile()
                 _modules[(dev, stem)] = mod
+            if dev not in _sms:
+                _sms[dev] = int(cupy.cuda.Device(dev).attributes["MultiProcessorCount"])
             fn = _functions.get((dev, expr))
             if fn is None:
                 fn = mod.get_function(expr)
+                # Published last: another thread takes the lock-free path
+                # above as soon as it sees the function, and reads _sms.
                 _functions[(dev, expr)] = fn
-            if dev not in _sms:
-                _sms[dev] = int(cupy.cuda.Device(dev).attributes["MultiProcessorCount"])
     return fn, _sms[dev]
 
 
