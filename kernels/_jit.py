@@ -247,7 +247,7 @@ INTERRUPT_ELEMENTS = 1 << 24
 """Calls over more than twice this much work (elements, times draws for
 ``categorical``) run in row chunks of about this much, returning to Python
 between chunks, where a pending Ctrl-C (or any signal handler) runs: a chunk
-takes 10 to 100 ms on one thread.  The benchmark sizes are below it."""
+takes 5 to 100 ms on one thread.  The benchmark sizes are below it."""
 
 
 class _Pool:
