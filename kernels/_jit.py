@@ -16,7 +16,7 @@ Decisions, with the measurement behind them (2-core AVX-512 x86, Numba 0.68):
   relies on them.  Nor the ``contract`` flag: fusion left to LLVM could round
   a loop's vector body and its scalar remainder differently.  Only the row
   sums use the single flag ``reassoc``
-  (:func:`row_sum`), which lets LLVM vectorise the reduction; without it the
+  (``_rows.row_sum``), which lets LLVM vectorise the reduction; without it the
   sum stays scalar (about 8x slower on a 1024-float row).  The flag is kept off
   the polynomial log/exp, where reassociation would break the Cody-Waite
   argument reduction.

@@ -17,7 +17,7 @@ import numpy as np
 
 from ._jit import by_type, helper, maximum, part, row_kernel, select, wide_vectors
 from ._vmath import vexp_shifted, vlog, vlog_pos
-from .softmax import (
+from ._rows import (
     column_block,
     column_max,
     from_columns,
