@@ -1,8 +1,8 @@
 """Row primitives shared by the softmax and Gumbel kernels: the
 NaN-propagating row maximum, the row sums and dot products (blocked, with
 their error bound), and the column-order helpers of the short-row paths.
-Each kernel module imports them from here; ``rows.cuh`` is not split out yet
-(the CUDA twins live in ``softmax.cu``)."""
+Each kernel module imports them from here; ``rows.cuh`` holds the CUDA
+twins."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ taken as they are (:data:`HALF_STORAGE`): the kernels load and store
 temperature gradient (``dtau``) of float16 data are float32 arrays, and the
 noise of float16 data is the float32 stream rounded to half.
 
-The kernels live in ``softmax.cu`` and ``gumbel.cu`` (with ``philox.cuh``),
+The kernels live in ``softmax.cu`` and ``gumbel.cu`` (with ``rows.cuh`` and ``philox.cuh``),
 shipped as package data.  There is one loader: each source is read once per
 process through :mod:`importlib.resources`, its quoted ``#include`` lines
 replaced by the header text (so CuPy's on-disk kernel cache, keyed by the
@@ -55,7 +55,7 @@ WARP_BLOCK = 256
 """Threads per block of a warp-per-row launch."""
 
 ROW_BLOCK = 512
-"""Threads per block of a block-per-row launch (``GNP_ROW_BLOCK`` in softmax.cu,
+"""Threads per block of a block-per-row launch (``GNP_ROW_BLOCK`` in rows.cuh,
 which is also every row kernel's ``__launch_bounds__``)."""
 
 FLAT_BLOCK = 256

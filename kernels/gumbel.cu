@@ -30,7 +30,7 @@
 #define GUMBEL_NP_GUMBEL_CU
 
 #include "philox.cuh"
-#include "softmax.cu"
+#include "rows.cuh"
 
 namespace gnp {
 
