@@ -22,8 +22,6 @@ from ._jit import (
 
 
 @helper
-
-
 def row_max(x):
     """NaN-propagating maximum of a row (``-inf`` when empty).
 
@@ -72,8 +70,6 @@ by ``n u`` (``3.9e-3`` measured at ``n = 2**28``)."""
 
 
 @summing
-
-
 def _block_sum(x):
     wide_vectors()
     s = x.dtype.type(0)
@@ -83,8 +79,6 @@ def _block_sum(x):
 
 
 @summing
-
-
 def _block_dot(x, y):
     wide_vectors()
     s = x.dtype.type(0)
@@ -94,8 +88,6 @@ def _block_dot(x, y):
 
 
 @part
-
-
 def _long_sum(x):
     """Sum of a row longer than :data:`SUM_BLOCK` (blocked, float64 across blocks)."""
     s = 0.0
@@ -105,8 +97,6 @@ def _long_sum(x):
 
 
 @part
-
-
 def _long_dot(x, y):
     """Dot product of rows longer than :data:`SUM_BLOCK`, as :func:`_long_sum`."""
     s = 0.0
@@ -116,8 +106,6 @@ def _long_dot(x, y):
 
 
 @helper
-
-
 def row_sum(x):
     """Sum of a row (one call at most: a call costs about 10 ns)."""
     if x.size > SUM_BLOCK:
@@ -131,8 +119,6 @@ def row_sum(x):
 
 
 @helper
-
-
 def row_dot(x, y):
     """Dot product of two rows."""
     if x.size > SUM_BLOCK:
@@ -146,8 +132,6 @@ def row_dot(x, y):
 
 
 @helper
-
-
 def to_columns(x, xc, k, rows):
     """``xc[j * rows + r] = x[r * k + j]``: a flat block of rows in column order."""
     # Column by column: strided loads, contiguous stores (0.33 ns per value
@@ -160,8 +144,6 @@ def to_columns(x, xc, k, rows):
 
 
 @helper
-
-
 def from_columns(xc, x, k, rows):
     """``x[r * k + j] = xc[j * rows + r]``: back to row order."""
     # Column by column: contiguous loads, strided stores (0.25 ns per value at
@@ -174,8 +156,6 @@ def from_columns(xc, x, k, rows):
 
 
 @helper
-
-
 def scale_columns(xc, k, rows, f):
     """``xc[j * rows + r] *= f[r]``: scale each row of a column-order block.
 
@@ -189,8 +169,6 @@ def scale_columns(xc, k, rows, f):
 
 
 @helper
-
-
 def shift_columns(xc, k, rows, m):
     """``xc[j * rows + r] -= m[r]``: shift each row of a column-order block
     (in column order, before moving it back: see :func:`scale_columns`)."""
@@ -201,8 +179,6 @@ def shift_columns(xc, k, rows, m):
 
 
 @helper
-
-
 def column_max(xc, k, rows, m):
     """``m[r]`` = NaN-propagating maximum of row ``r`` of a column-order block."""
     for r in range(rows):
@@ -214,8 +190,6 @@ def column_max(xc, k, rows, m):
 
 
 @helper
-
-
 def column_block(x, r0, r1, k):
     """Rows ``r0 <= r < r1`` of the flat array ``x`` in column order, and
     their maxima."""

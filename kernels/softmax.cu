@@ -47,6 +47,24 @@ __device__ __forceinline__ T log_of_terms(T s, T t) {
     return s < T(2) ? log1p_t(t) : log_t(s);
 }
 
+// Adds to a thread's s and t (see log_of_terms) the terms exp(x_j - m) of
+// its uncached elements j = tail, tail + width, ... < kr, in double
+// (plus_wide); logsumexp and log_softmax.
+template <typename S>
+__device__ __forceinline__ void add_uncached_terms(const S* __restrict__ xr, i64 tail, i64 kr, int width,
+                                                   typename Storage<S>::T m, typename Storage<S>::T& s,
+                                                   typename Storage<S>::T& t) {
+    typedef typename Storage<S>::T T;
+    double w = 0.0, wt = 0.0;
+    for (i64 j = tail; j < kr; j += width) {
+        const T d = Storage<S>::load(xr[j]) - m, e = exp_t(d);
+        w += e;
+        wt += d < T(0) ? e : T(0);
+    }
+    s = plus_wide(s, w);
+    t = plus_wide(t, wt);
+}
+
 // softmax (scale == nullptr) or scale[r] * softmax, the VJP of logsumexp.
 template <typename S>
 __device__ __forceinline__ void softmax_rows(const S* __restrict__ x, const S* __restrict__ scale,
@@ -151,14 +169,9 @@ __global__ void GNP_BOUNDS logsumexp_fwd(const S* __restrict__ x, S* __restrict_
                 t += d < T(0) ? e : T(0);
             }
         }
-        double w = 0.0, wt = 0.0;
-        for (i64 j = tail; j < kr; j += g.width) {
-            const T d = St::load(xr[j]) - m, e = exp_t(d);
-            w += e;
-            wt += d < T(0) ? e : T(0);
-        }
-        s = row_reduce(plus_wide(s, w), SumOp(), T(0), lanes);
-        t = row_reduce(plus_wide(t, wt), SumOp(), T(0), lanes);
+        add_uncached_terms<S>(xr, tail, kr, g.width, m, s, t);
+        s = row_reduce(s, SumOp(), T(0), lanes);
+        t = row_reduce(t, SumOp(), T(0), lanes);
         if (r < rows && g.rank == 0) out[r] = St::store(is_inf(m) ? m : m + log_of_terms(s, t));
     }
 }
@@ -213,14 +226,9 @@ __global__ void GNP_BOUNDS log_softmax_fwd(const S* __restrict__ x, S* __restric
                 t += c[i] < T(0) ? e : T(0);
             }
         }
-        double w = 0.0, wt = 0.0;
-        for (i64 j = tail; j < kr; j += g.width) {
-            const T d = St::load(xr[j]) - m, e = exp_t(d);
-            w += e;
-            wt += d < T(0) ? e : T(0);
-        }
-        s = row_reduce(plus_wide(s, w), SumOp(), T(0), lanes);
-        t = row_reduce(plus_wide(t, wt), SumOp(), T(0), lanes);
+        add_uncached_terms<S>(xr, tail, kr, g.width, m, s, t);
+        s = row_reduce(s, SumOp(), T(0), lanes);
+        t = row_reduce(t, SumOp(), T(0), lanes);
 
         const T ls = log_of_terms(s, t);
 #pragma unroll
