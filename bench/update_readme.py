@@ -24,7 +24,8 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     threads = _bench.set_threads(args.threads)
-    rows = _bench.run(list(_bench.FAMILIES), _bench.FULL_SIZES)
+    # The latency family has its own table (python -m gumbel_np bench --family latency).
+    rows = _bench.run([f for f in _bench.FAMILIES if f != "latency"], _bench.FULL_SIZES)
     versions = {k: getattr(_bench.optional(k), "__version__", "?") for k in _bench.peers()}
     peers = ", ".join(f"{k} {v}" for k, v in versions.items())
     header = (
