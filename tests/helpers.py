@@ -6,8 +6,28 @@ import functools
 import importlib
 import os
 
+import numba
 import numpy as np
 import pytest
+import scipy.stats as st
+
+ALPHA = 1e-6
+"""Significance of every statistical test."""
+Z = float(st.norm.isf(ALPHA / 2))
+"""Two-sided normal threshold at :data:`ALPHA` (about 4.89)."""
+
+
+def at_one_and_two_threads(fn):
+    """``(fn() on one thread, fn() on two)``, Numba's thread count restored."""
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = fn()
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = fn()
+    finally:
+        numba.set_num_threads(before)
+    return one, two
 
 
 @functools.lru_cache(maxsize=None)

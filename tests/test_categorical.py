@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pytest
 import scipy.special as sp
 import scipy.stats as st
+from helpers import ALPHA, at_one_and_two_threads
 from numpy.exceptions import AxisError
 
 import gumbel_np as gnp
 
-ALPHA = 1e-6  # significance of every statistical test
 
 
 def _chi_square_pvalue(draws, p):
@@ -98,14 +97,7 @@ def test_num_samples_axis_and_row_ids(backend, dtype):
 
 def test_thread_count_invariance(dtype):
     logits = np.random.default_rng(2).normal(size=(5000, 20)).astype(dtype)
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = gnp.categorical(logits, num_samples=3, rng=6)
-        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-        two = gnp.categorical(logits, num_samples=3, rng=6)
-    finally:
-        numba.set_num_threads(before)
+    one, two = at_one_and_two_threads(lambda: gnp.categorical(logits, num_samples=3, rng=6))
     np.testing.assert_array_equal(one, two)
 
 

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 import pytest
 import scipy.stats as st
+from helpers import ALPHA, Z, at_one_and_two_threads
 from numpy.exceptions import AxisError
 
 import gumbel_np as gnp
 from gumbel_np._random import philox_key
 
-ALPHA = 1e-6  # significance of every statistical test
-Z = st.norm.isf(ALPHA / 2)  # two-sided normal threshold at ALPHA (about 4.89)
 
 # STREAM_VERSION 1, rng=12345, shape (2, 5): locks the mapping
 # (key, row id, category, draw, dtype) -> noise.
@@ -94,14 +92,7 @@ def test_axis_and_batch_shape(backend, dtype):
 
 def test_thread_and_chunk_invariance(dtype):
     shape = (3000, 41)
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = gnp.gumbel(shape, rng=11, dtype=dtype)
-        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-        two = gnp.gumbel(shape, rng=11, dtype=dtype)
-    finally:
-        numba.set_num_threads(before)
+    one, two = at_one_and_two_threads(lambda: gnp.gumbel(shape, rng=11, dtype=dtype))
     np.testing.assert_array_equal(one, two)
     chunks = np.concatenate(
         [gnp.gumbel((b - a, 41), rng=11, dtype=dtype, row_ids=np.arange(a, b)) for a, b in [(0, 1), (1, 999), (999, 3000)]]

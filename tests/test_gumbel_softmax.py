@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 import pytest
 import scipy.special as sp
-import scipy.stats as st
-from helpers import assert_close, oracle
+from helpers import Z, assert_close, at_one_and_two_threads, oracle
 from numpy.exceptions import AxisError
 
 import gumbel_np as gnp
 
-ALPHA = 1e-6
-Z = st.norm.isf(ALPHA / 2)
 
 
 def _logits(shape, dtype, seed=0):
@@ -47,14 +43,9 @@ def test_chunked_row_ids_equal_whole_call(backend, dtype):
 
 def test_thread_count_invariance(dtype):
     logits = _logits((3000, 37), dtype)
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = gnp.gumbel_softmax(logits, tau=0.7, rng=9, hard=True, return_soft=True)
-        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-        two = gnp.gumbel_softmax(logits, tau=0.7, rng=9, hard=True, return_soft=True)
-    finally:
-        numba.set_num_threads(before)
+    one, two = at_one_and_two_threads(
+        lambda: gnp.gumbel_softmax(logits, tau=0.7, rng=9, hard=True, return_soft=True)
+    )
     np.testing.assert_array_equal(one[0], two[0])
     np.testing.assert_array_equal(one[1], two[1])
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pytest
 import scipy.special as sp
-from helpers import assert_close
+from helpers import assert_close, at_one_and_two_threads
 from numpy.exceptions import AxisError
 
 import gumbel_np as gnp
@@ -189,14 +188,7 @@ def test_backward_formulas_all_dtypes(backend, dtype):
 def test_thread_count_and_chunking_invariance(name):
     ours, _ = FORWARD[name]
     x = np.random.default_rng(8).normal(size=(4096, 37)).astype(np.float32)
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = ours(x)
-        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-        two = ours(x)
-    finally:
-        numba.set_num_threads(before)
+    one, two = at_one_and_two_threads(lambda: ours(x))
     np.testing.assert_array_equal(one, two)
     chunks = np.concatenate([ours(x[a : a + 333]) for a in range(0, len(x), 333)])
     np.testing.assert_array_equal(chunks, two)
