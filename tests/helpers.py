@@ -11,6 +11,24 @@ import numpy as np
 import pytest
 import scipy.stats as st
 
+from gumbel_np.kernels import gumbel as _kg
+from gumbel_np.kernels import softmax as _ks
+
+SOFTMAX_ROW_PATHS = {
+    "columns": 2,
+    "columns-last": _ks.COLUMN_ROW - 1,
+    "blocks": _ks.COLUMN_ROW,
+    "blocks-last": _ks.LONG_ROW - 1,
+    "long-rows": _ks.LONG_ROW,
+    "blocked-sums": _ks.SUM_BLOCK + 1,
+}
+"""A row length on each CPU path of the softmax family and at each edge,
+read from the kernels' thresholds (``kernels/softmax.py``, ``_rows.py``)."""
+
+GUMBEL_ROW_PATHS = [1, 10, _kg.SHORT_ROW - 1, _kg.SHORT_ROW, _ks.LONG_ROW + 44]
+"""Row lengths of the Gumbel kernels' paths: column order below
+``SHORT_ROW``, row by row from it (``kernels/gumbel.py``)."""
+
 ALPHA = 1e-6
 """Significance of every statistical test."""
 Z = float(st.norm.isf(ALPHA / 2))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.special as sp
-from helpers import assert_close, at_one_and_two_threads
+from helpers import SOFTMAX_ROW_PATHS, assert_close, at_one_and_two_threads
 from numpy.exceptions import AxisError
 
 import gumbel_np as gnp
@@ -56,11 +56,10 @@ def test_forward_matches_scipy(backend, dtype, name, case):
         assert_close(got, want, dtype)
 
 
-@pytest.mark.parametrize("k", [2, 40, 300], ids=["columns", "blocks", "long-rows"])
+@pytest.mark.parametrize("k", list(SOFTMAX_ROW_PATHS.values()), ids=list(SOFTMAX_ROW_PATHS))
 @pytest.mark.parametrize("name", list(FORWARD))
 def test_special_rows(backend, dtype, name, k):
-    # One row length per CPU row path (kernels/softmax.py): K < 32 in column
-    # order, blocks of rows, and rows of 256 and more one by one.
+    # One row length per CPU row path and edge (helpers.SOFTMAX_ROW_PATHS).
     x = np.full((6, k), -np.inf, dtype)  # row 0: all -inf
     x[1, :2] = [np.nan, 0.0]
     x[2, :2] = [np.inf, 0.0]
