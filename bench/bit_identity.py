@@ -111,7 +111,8 @@ def main(argv=None) -> int:
         return 0
     with open(args.check) as f:
         saved = json.load(f)
-    if saved["cpu"]["features"] != _cpu()["features"] or saved["cpu"]["cpu"] != _cpu()["cpu"]:
+    here = _cpu()
+    if saved["cpu"]["features"] != here["features"] or saved["cpu"]["cpu"] != here["cpu"]:
         print(f"{args.check} was saved on another CPU ({saved['cpu']['cpu']}); save a baseline here first")
         return 2
     differ = [n for n in saved["digests"] if digests.get(n) != saved["digests"][n]]

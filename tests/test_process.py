@@ -75,8 +75,9 @@ def test_second_process_loads_the_kernels_from_the_cache(cache):
     assert second["results"] == first["results"]
 
 
-def test_a_changed_source_starts_a_fresh_cache_folder(tmp_path):
-    """The folder is named by a hash of every kernel source file."""
+def test_the_cache_folder_is_named_by_every_kernel_source():
+    """The folder is named by a hash of every kernel source file, the same in
+    every process (so a changed source starts a fresh folder)."""
     code = """
     import gumbel_np.kernels._cache as c
     print(c.TAG)
