@@ -20,6 +20,7 @@ if not _os.path.isdir(_os.path.join(_os.path.dirname(_os.path.abspath(__file__))
     __path__.append(_root)  # type: ignore[name-defined]  # noqa: F821
 del _root
 
+from ._ops import OPS as _OPS
 from ._gumbel import categorical, gumbel, gumbel_softmax, gumbel_softmax_backward
 from ._softmax import (
     log_softmax,
@@ -39,16 +40,5 @@ Golden values in the tests lock it; a change is a breaking change announced in
 the changelog.
 """
 
-__all__ = [
-    "STREAM_VERSION",
-    "categorical",
-    "gumbel",
-    "gumbel_softmax",
-    "gumbel_softmax_backward",
-    "log_softmax",
-    "log_softmax_backward",
-    "logsumexp",
-    "logsumexp_backward",
-    "softmax",
-    "softmax_backward",
-]
+__all__ = ["STREAM_VERSION", *sorted(_OPS)]
+"""The public functions are the operations of the registry (``_ops.OPS``)."""

@@ -2,36 +2,12 @@
 
 from __future__ import annotations
 
-import operator
-from typing import Any
-
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from ._dispatch import like_namespace, namespace
-from ._random import RNGLike, philox_key
-from ._validation import (
-    Array,
-    Rows,
-    as_array,
-    backward_inputs,
-    check_flag,
-    check_row_ids,
-    check_shape,
-    check_tau,
-    compute_dtypes,
-    compute_float,
-    deliver,
-    empty,
-    float_array,
-    half_storage,
-    layout,
-    output,
-    same_shape,
-    shared_docs,
-    sum_to_shape,
-    to_rows,
-)
+from ._ops import OPS, run
+from ._random import RNGLike
+from ._validation import Array, shared_docs
 
 __all__ = ["categorical", "gumbel", "gumbel_softmax", "gumbel_softmax_backward"]
 
@@ -122,57 +98,7 @@ def gumbel(
     >>> bool((gnp.gumbel((1, 3), rng=0, row_ids=[1]) == g[1:]).all())
     True
     """
-    func = "gumbel"
-    dims = check_shape(shape, func)
-    xp, backend = like_namespace(func, like if out is None else out)
-    if like is not None and out is not None:
-        namespace(func, like, out)  # TypeError when they mix NumPy and CuPy
-    try:
-        want = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"{func}: dtype must be float16, float32 or float64, not {dtype!r}") from None
-    if want.kind != "f" or want.itemsize > 8:
-        raise TypeError(f"{func}: dtype must be float16, float32 or float64, not {want}")
-    compute, _ = compute_dtypes(want, func, "dtype", half_storage(backend))
-    lay = layout(dims, axis, func)
-    ids = check_row_ids(xp, row_ids, lay, func)
-    key = philox_key(rng, func)
-    buf = output(xp, out, func, dims, want, compute, lay.shape2d(), lay.axis)
-    backend.gumbel_fwd(buf, key, ids)
-    return deliver(xp, lay.restore(xp, buf).astype(want, copy=False), out)
-
-
-def _sampler_layout(func: str, a: Any, axis: int) -> Rows:
-    lay = layout(a.shape, axis, func)
-    if lay.k == 0:
-        raise ValueError(
-            f"{func}: the category axis {axis} of logits with shape {a.shape} is empty; "
-            "there is nothing to sample"
-        )
-    return lay
-
-
-def _noise_argument(xp: Any, noise: Any, rng: Any, a: Any, lay: Rows, func: str, half: bool) -> Any:
-    """``None`` (draw from ``rng``), ``0.0`` (no noise) or noise in (rows, K)."""
-    if noise is None:
-        return None
-    if rng is not None:
-        raise ValueError(f"{func}: pass rng or noise, not both (got rng={rng!r})")
-    nz = as_array(xp, noise, func, "noise")
-    if nz.dtype.kind not in "iuf":
-        raise TypeError(
-            f"{func}: noise must be 0 or a real array of the logits' shape, not "
-            + (repr(noise) if nz.ndim == 0 else f"an array of dtype {nz.dtype}")
-        )
-    if nz.ndim == 0:
-        if float(nz) != 0.0:
-            raise ValueError(
-                f"{func}: a scalar noise must be 0 (the noise-free relaxation), got {float(nz)!r}"
-            )
-        return 0.0
-    nz, _ = float_array(xp, nz, func, "noise", half)
-    same_shape(func, logits=a, noise=nz)
-    return to_rows(xp, nz.astype(a.dtype, copy=False), lay)
+    return run(OPS["gumbel"], (shape,), axis, out, dtype=dtype, rng=rng, row_ids=row_ids, like=like)
 
 
 @shared_docs
@@ -281,25 +207,10 @@ def gumbel_softmax(
     >>> gnp.gumbel_softmax(np.log([[1.0, 3.0]]), noise=0).round(3)
     array([[0.25, 0.75]])
     """
-    func = "gumbel_softmax"
-    hard = check_flag(hard, func, "hard")
-    return_soft = check_flag(return_soft, func, "return_soft")
-    xp, backend = namespace(func, logits, noise, tau, row_ids, out)
-    half = half_storage(backend)
-    a, result = float_array(xp, logits, func, "logits", half)
-    lay = _sampler_layout(func, a, axis)
-    taus, _ = check_tau(xp, tau, lay, a.dtype, func)
-    ids = check_row_ids(xp, row_ids, lay, func)
-    nz = _noise_argument(xp, noise, rng, a, lay, func, half)
-    key = philox_key(rng, func) if nz is None else None
-    buf = output(xp, out, func, a.shape, result, a.dtype, lay.shape2d(), lay.axis, (a, nz, taus))
-    soft = empty(xp, lay.shape2d(), a.dtype, func) if (hard and return_soft) else None
-    backend.gumbel_softmax_fwd(to_rows(xp, a, lay), buf, key, ids, taus, nz, soft, hard)
-    y = deliver(xp, lay.restore(xp, buf).astype(result, copy=False), out)
-    if not return_soft:
-        return y
-    y_soft = y if soft is None else lay.restore(xp, soft).astype(result, copy=False)
-    return y, y_soft
+    return run(
+        OPS["gumbel_softmax"], (logits,), axis, out, tau=tau, hard=hard, rng=rng, noise=noise,
+        row_ids=row_ids, return_soft=return_soft,
+    )
 
 
 @shared_docs
@@ -373,21 +284,7 @@ def gumbel_softmax_backward(
     >>> dtau.shape
     ()
     """
-    func = "gumbel_softmax_backward"
-    tau_grad = check_flag(tau_grad, func, "tau_grad")
-    xp, backend, g, y, result = backward_inputs(func, grad, y_soft, "y_soft", tau, out)
-    compute = y.dtype
-    same_shape(func, grad=g, y_soft=y)
-    lay = layout(y.shape, axis, func)
-    taus, tau_shape = check_tau(xp, tau, lay, compute, func)
-    buf = output(xp, out, func, y.shape, result, compute, lay.shape2d(), lay.axis, (g, y, taus))
-    dtau = xp.empty(lay.rows, compute_float(compute)) if tau_grad else None
-    backend.gumbel_softmax_bwd(to_rows(xp, g, lay), to_rows(xp, y, lay), taus, buf, dtau)
-    dl = deliver(xp, lay.restore(xp, buf).astype(result, copy=False), out)
-    if not tau_grad:
-        return dl
-    dt = sum_to_shape(xp, dtau.reshape(lay.batch), tau_shape).reshape(np.shape(tau))
-    return dl, dt.astype(result, copy=False)
+    return run(OPS["gumbel_softmax_backward"], (grad, y_soft), axis, out, tau=tau, tau_grad=tau_grad)
 
 
 @shared_docs
@@ -460,38 +357,4 @@ def categorical(
     >>> draws.shape, round(float(draws.mean()), 2)
     ((100000,), 0.8)
     """
-    func = "categorical"
-    xp, backend = namespace(func, logits, row_ids, out)
-    a, _ = float_array(xp, logits, func, "logits", half_storage(backend))
-    lay = _sampler_layout(func, a, axis)
-    if num_samples is None:
-        s = 1
-    else:
-        if isinstance(num_samples, (bool, np.bool_)):
-            raise TypeError(f"{func}: num_samples must be an int, not {num_samples!r}")
-        try:
-            s = operator.index(num_samples)
-        except TypeError:
-            raise TypeError(f"{func}: num_samples must be an int, not {num_samples!r}") from None
-        if s < 1:
-            raise ValueError(f"{func}: num_samples must be >= 1, got {s}")
-    ids = check_row_ids(xp, row_ids, lay, func)
-    key = philox_key(rng, func)
-    a2 = to_rows(xp, a, lay)
-    shape = lay.batch if num_samples is None else lay.batch + (s,)
-    buf = output(xp, out, func, shape, np.dtype(np.int64), np.dtype(np.int64), (lay.rows, s), None, (a,))
-    backend.categorical_fwd(a2, buf, key, ids)
-    if lay.rows:
-        bad = xp.flatnonzero(buf[:, 0] < 0)
-        if bad.size:
-            r = int(bad[0])
-            row = a2[r]
-            what = "holds NaN" if bool(xp.isnan(row).any()) else (
-                "holds +inf" if bool(xp.isposinf(row).any()) else "is all -inf"
-            )
-            where = tuple(int(i) for i in np.unravel_index(r, lay.batch))
-            raise ValueError(
-                f"{func}: row {where} of logits {what} ({int(bad.size)} invalid row(s)); "
-                "there is no distribution to sample from"
-            )
-    return deliver(xp, buf.reshape(shape), out)
+    return run(OPS["categorical"], (logits,), axis, out, num_samples=num_samples, rng=rng, row_ids=row_ids)

@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from numpy.typing import ArrayLike
 
-from ._dispatch import namespace
-from ._validation import (
-    Array,
-    backward_inputs,
-    check_flag,
-    deliver,
-    float_array,
-    half_storage,
-    layout,
-    output,
-    same_shape,
-    shared_docs,
-    to_rows,
-)
+from ._ops import OPS, run
+from ._validation import Array, shared_docs
 
 __all__ = [
     "log_softmax",
@@ -29,24 +15,6 @@ __all__ = [
     "softmax",
     "softmax_backward",
 ]
-
-
-def _forward(func: str, op: str, x: Any, axis: int, out: Any) -> Any:
-    xp, backend = namespace(func, x, out)
-    a, result = float_array(xp, x, func, half_storage=half_storage(backend))
-    lay = layout(a.shape, axis, func)
-    buf = output(xp, out, func, a.shape, result, a.dtype, lay.shape2d(), lay.axis, (a,))
-    getattr(backend, op)(to_rows(xp, a, lay), buf)
-    return deliver(xp, lay.restore(xp, buf).astype(result, copy=False), out)
-
-
-def _backward(func: str, op: str, grad: Any, y: Any, axis: int, out: Any) -> Any:
-    xp, backend, g, yy, result = backward_inputs(func, grad, y, "y", out)
-    same_shape(func, grad=g, y=yy)
-    lay = layout(yy.shape, axis, func)
-    buf = output(xp, out, func, yy.shape, result, yy.dtype, lay.shape2d(), lay.axis, (g, yy))
-    getattr(backend, op)(to_rows(xp, g, lay), to_rows(xp, yy, lay), buf)
-    return deliver(xp, lay.restore(xp, buf).astype(result, copy=False), out)
 
 
 @shared_docs
@@ -97,15 +65,7 @@ def logsumexp(
     >>> gnp.logsumexp(np.log([[1.0, 3.0], [2.0, 2.0]]), keepdims=True).shape
     (2, 1)
     """
-    func = "logsumexp"
-    xp, backend = namespace(func, x, out)
-    a, result = float_array(xp, x, func, half_storage=half_storage(backend))
-    lay = layout(a.shape, axis, func)
-    keepdims = check_flag(keepdims, func, "keepdims")
-    shape = lay.batch_shape(keepdims)
-    buf = output(xp, out, func, shape, result, a.dtype, (lay.rows,), None, (a,))
-    backend.logsumexp_fwd(to_rows(xp, a, lay), buf)
-    return deliver(xp, lay.restore_batch(buf, keepdims).astype(result, copy=False), out)
+    return run(OPS["logsumexp"], (x,), axis, out, keepdims=keepdims)
 
 
 @shared_docs
@@ -149,7 +109,7 @@ def softmax(x: ArrayLike, /, *, axis: int = -1, out: Array | None = None) -> Arr
     >>> gnp.softmax(np.array([0.0, np.log(3.0), -np.inf])).round(6)
     array([0.25, 0.75, 0.  ])
     """
-    return _forward("softmax", "softmax_fwd", x, axis, out)
+    return run(OPS["softmax"], (x,), axis, out)
 
 
 @shared_docs
@@ -192,7 +152,7 @@ def log_softmax(x: ArrayLike, /, *, axis: int = -1, out: Array | None = None) ->
     >>> gnp.log_softmax(np.array([0.0, -1000.0]))
     array([    0., -1000.])
     """
-    return _forward("log_softmax", "log_softmax_fwd", x, axis, out)
+    return run(OPS["log_softmax"], (x,), axis, out)
 
 
 @shared_docs
@@ -236,19 +196,7 @@ def logsumexp_backward(
     >>> gnp.logsumexp_backward(np.array(2.0), np.log([1.0, 3.0]))
     array([0.5, 1.5])
     """
-    func = "logsumexp_backward"
-    xp, backend, g, a, result = backward_inputs(func, grad, x, "x", out)
-    lay = layout(a.shape, axis, func)
-    out_shape = lay.batch_shape(check_flag(keepdims, func, "keepdims"))
-    try:
-        g = xp.broadcast_to(g, out_shape)
-    except ValueError:
-        raise ValueError(
-            f"{func}: grad of shape {g.shape} does not fit the logsumexp output shape {out_shape}"
-        ) from None
-    buf = output(xp, out, func, a.shape, result, a.dtype, lay.shape2d(), lay.axis, (g, a))
-    backend.logsumexp_bwd(xp.ascontiguousarray(g).reshape(lay.rows), to_rows(xp, a, lay), buf)
-    return deliver(xp, lay.restore(xp, buf).astype(result, copy=False), out)
+    return run(OPS["logsumexp_backward"], (grad, x), axis, out, keepdims=keepdims)
 
 
 @shared_docs
@@ -291,7 +239,7 @@ def softmax_backward(
     >>> gnp.softmax_backward(np.array([1.0, 0.0]), np.array([0.25, 0.75]))
     array([ 0.1875, -0.1875])
     """
-    return _backward("softmax_backward", "softmax_bwd", grad, y, axis, out)
+    return run(OPS["softmax_backward"], (grad, y), axis, out)
 
 
 @shared_docs
@@ -334,4 +282,4 @@ def log_softmax_backward(
     >>> gnp.log_softmax_backward(np.array([1.0, 1.0]), np.log([0.25, 0.75]))
     array([ 0.5, -0.5])
     """
-    return _backward("log_softmax_backward", "log_softmax_bwd", grad, y, axis, out)
+    return run(OPS["log_softmax_backward"], (grad, y), axis, out)

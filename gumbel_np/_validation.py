@@ -227,6 +227,32 @@ def check_row_ids(xp: Any, row_ids: Any, lay: Rows, func: str) -> Any:
     return xp.ascontiguousarray(ids.astype(np.int64, copy=False)).reshape(lay.rows)
 
 
+def check_num_samples(num_samples: Any, func: str) -> int | None:
+    """``num_samples``: None (one draw, no sample axis) or an int >= 1."""
+    if num_samples is None:
+        return None
+    if isinstance(num_samples, (bool, np.bool_)):
+        raise TypeError(f"{func}: num_samples must be an int, not {num_samples!r}")
+    try:
+        s = operator.index(num_samples)
+    except TypeError:
+        raise TypeError(f"{func}: num_samples must be an int, not {num_samples!r}") from None
+    if s < 1:
+        raise ValueError(f"{func}: num_samples must be >= 1, got {s}")
+    return s
+
+
+def noise_dtype(dtype: Any, func: str) -> np.dtype:
+    """The ``dtype`` option of the noise: float16, float32 or float64."""
+    try:
+        want = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{func}: dtype must be float16, float32 or float64, not {dtype!r}") from None
+    if want.kind != "f" or want.itemsize > 8:
+        raise TypeError(f"{func}: dtype must be float16, float32 or float64, not {want}")
+    return want
+
+
 def same_shape(func: str, **arrays: Any) -> None:
     """ValueError unless all the named arrays have one shape."""
     shapes = {name: a.shape for name, a in arrays.items()}

@@ -1,9 +1,10 @@
-"""CPU backend: the backend contract on NumPy arrays, run by Numba kernels.
+"""CPU backend: the launch contract on NumPy arrays, run by Numba kernels.
 
-Every function takes 2-D C-contiguous ``(rows, K)`` arrays of one float dtype
-(float32 or float64) and writes into preallocated outputs; the public layer
-has already validated, converted and reshaped.  ``kernels/cuda.py`` implements
-the same contract on CuPy arrays.
+:func:`launch` takes a kernel record of the registry (``gumbel_np._ops``) and
+the values of its parameters: 2-D C-contiguous ``(rows, K)`` arrays of one
+float dtype (float32 or float64), preallocated outputs and scalars; the
+public layer has already validated, converted and reshaped.
+``kernels/cuda.py`` implements the same contract on CuPy arrays.
 
 Kernel modules are imported on first use, so ``import gumbel_np`` compiles
 nothing; each kernel compiles on its first call for a given dtype.
@@ -11,93 +12,82 @@ nothing; each kernel compiles on its first call for a given dtype.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
+from typing import Any, Callable
 
 import numpy as np
 
+from .._ops import PARAMS, Kernel
 from ._jit import as_u64
 
 name = "cpu"
+
+HALF_STORAGE = False
+"""float16 arrays are converted to float32 before they reach this backend."""
+
 _NO_ROWS = np.empty(0, np.int64)
+"""The "no array" of an absent int64 pointer (``row_ids``)."""
+
+_NO_DATA = {np.dtype(t): np.empty(0, t) for t in (np.float32, np.float64)}
+"""The "no array" of an absent float pointer, per data dtype (the Numba
+kernels are specialised on it, so it has the data's dtype)."""
+
+
+_HOST = contextlib.nullcontext()
+
+
+def device(func: str, *arrays: Any) -> contextlib.nullcontext:
+    """The context a call runs in: the host (nothing to select)."""
+    return _HOST
 
 
 @functools.cache
-def _kernels(module):
+def _kernels(module: str) -> Any:
     return importlib.import_module(f"{__package__}.{module}")
 
 
-def _row_ids(row_ids):
-    return _NO_ROWS if row_ids is None else row_ids
+def _argument(p: str) -> Callable[[dict, Any], Any]:
+    """How the value of parameter ``p`` becomes the Numba kernel's argument
+    (``values``, the data dtype's "no array")."""
+    param = PARAMS[p]
+    if param.ctype == "u32":
+        return lambda v, none: as_u64(v.get(p, 0))
+    if p == "hard":
+        return lambda v, none: bool(v[p])
+    if not param.pointer:
+        return lambda v, none: v[p]
+    flat = len(param.shape) == 2  # (rows, K) or (rows, N): the kernels take them flat
+    if param.optional:
+        absent = _NO_ROWS if "i64" in param.ctype else None
+
+        def optional(v: dict, none: Any) -> Any:
+            a = v.get(p)
+            if a is None:
+                return none if absent is None else absent
+            return a.ravel() if flat else a
+
+        return optional
+    if flat:
+        return lambda v, none: v[p].ravel()
+    return lambda v, none: v[p]
 
 
-def logsumexp_fwd(x, out):
-    rows, k = x.shape
-    _kernels("softmax").logsumexp_fwd(rows, k, x.ravel(), out, k)
+@functools.cache
+def _plan(kernel: Kernel) -> tuple[Callable[..., Any], tuple[Callable[[dict, Any], Any], ...], str]:
+    """The Numba function of ``kernel``, its argument builders and its data parameter."""
+    fn = getattr(_kernels(kernel.stem), kernel.name)
+    return fn, tuple(_argument(p) for p in kernel.cpu), kernel.data
 
 
-def softmax_fwd(x, out):
-    rows, k = x.shape
-    _kernels("softmax").softmax_fwd(rows, k, x.ravel(), out.ravel(), k, np.empty(0, x.dtype))
-
-
-def log_softmax_fwd(x, out):
-    rows, k = x.shape
-    _kernels("softmax").log_softmax_fwd(rows, k, x.ravel(), out.ravel(), k)
-
-
-def logsumexp_bwd(g, x, out):
-    rows, k = x.shape
-    _kernels("softmax").logsumexp_bwd(rows, k, x.ravel(), out.ravel(), k, g)
-
-
-def softmax_bwd(g, y, out):
-    rows, k = y.shape
-    _kernels("softmax").softmax_bwd(rows, k, g.ravel(), y.ravel(), out.ravel(), k)
-
-
-def log_softmax_bwd(g, y, out):
-    rows, k = y.shape
-    _kernels("softmax").log_softmax_bwd(rows, k, g.ravel(), y.ravel(), out.ravel(), k)
-
-
-def gumbel_fwd(out, key, row_ids=None, draw=0):
-    rows, k = out.shape
-    _kernels("gumbel").gumbel_fwd(
-        rows, k, out.ravel(), k, as_u64(key[0]), as_u64(key[1]), as_u64(draw), _row_ids(row_ids)
-    )
-
-
-def _noise_args(noise, like):
-    """``(noise_mode, noise array)`` of the kernels for ``noise``."""
-    if noise is None:
-        return 0, like[:0]
-    if isinstance(noise, float):
-        return 2, like[:0]
-    return 1, noise.ravel()
-
-
-def gumbel_softmax_fwd(logits, out, key, row_ids, tau, noise, out_soft, hard):
-    rows, k = logits.shape
-    mode, noise_flat = _noise_args(noise, out.ravel())
-    soft = out.ravel()[:0] if out_soft is None else out_soft.ravel()
-    key = (0, 0) if key is None else key
-    _kernels("gumbel").gumbel_softmax_fwd(
-        rows, k, logits.ravel(), out.ravel(), k, as_u64(key[0]), as_u64(key[1]),
-        _row_ids(row_ids), tau, mode, noise_flat, soft, bool(hard),
-    )
-
-
-def gumbel_softmax_bwd(g, y_soft, tau, out, dtau):
-    rows, k = y_soft.shape
-    dt = out.ravel()[:0] if dtau is None else dtau
-    _kernels("gumbel").gumbel_softmax_bwd(rows, k, g.ravel(), y_soft.ravel(), out.ravel(), k, tau, dt)
-
-
-def categorical_fwd(logits, out, key, row_ids):
-    rows, k = logits.shape
-    s = out.shape[1]
-    _kernels("gumbel").categorical_fwd(
-        rows, k, logits.ravel(), out.ravel(), k, s, as_u64(key[0]), as_u64(key[1]), _row_ids(row_ids),
-        work=k * s,
-    )
+def launch(kernel: Kernel, values: dict[str, Any]) -> None:
+    """Run ``kernel`` on the rows of ``values`` (its parameters, by name)."""
+    fn, arguments, data = _plan(kernel)
+    none = _NO_DATA[values[data].dtype]
+    rows, k = values["rows"], values["k"]
+    args = [a(values, none) for a in arguments]
+    if kernel.work == "k":
+        fn(rows, k, *args)
+    else:
+        fn(rows, k, *args, work=k * values["nsamples"])

@@ -1,8 +1,12 @@
-"""GPU backend: the backend contract of ``kernels/cpu.py`` on CuPy arrays.
+"""GPU backend: the launch contract of ``kernels/cpu.py`` on CuPy arrays.
 
-Every function takes 2-D C-contiguous ``(rows, K)`` CuPy arrays of one float
-dtype (float16, float32 or float64) and writes into preallocated outputs, on
-the device that holds them and on CuPy's current stream.  float16 arrays are
+:func:`launch` takes a kernel record of the registry (``gumbel_np._ops``) and
+its parameters' values: 2-D C-contiguous ``(rows, K)`` CuPy arrays of one
+float dtype (float16, float32 or float64) and preallocated outputs; the
+kernel runs on the device that holds them (:func:`device`; the public layer
+enters it for the whole call) and on CuPy's current stream.  The kernel
+lists and name expressions below, and every launch's argument list, come
+from the registry's records.  float16 arrays are
 taken as they are (:data:`HALF_STORAGE`): the kernels load and store
 ``__half`` and compute in float, so temperatures (``tau``) and the
 temperature gradient (``dtau``) of float16 data are float32 arrays, and the
@@ -35,13 +39,15 @@ from __future__ import annotations
 
 import importlib
 import importlib.resources
-import numbers
 import re
 import threading
 from functools import cache
 from typing import Any
 
 import numpy as np
+
+from .._ops import KERNELS as _REGISTRY
+from .._ops import PARAMS, Kernel
 
 name = "cuda"
 
@@ -90,15 +96,8 @@ _COMPUTE = {np.dtype(np.float16): np.dtype(np.float32)}
 temperature and temperature-gradient arrays have this dtype."""
 
 KERNELS = {
-    "softmax": (
-        "logsumexp_fwd",
-        "softmax_fwd",
-        "log_softmax_fwd",
-        "logsumexp_bwd",
-        "softmax_bwd",
-        "log_softmax_bwd",
-    ),
-    "gumbel": ("gumbel_fwd", "gumbel_softmax_fwd", "gumbel_softmax_bwd", "categorical_fwd"),
+    stem: tuple(k.name for k in _REGISTRY.values() if k.stem == stem)
+    for stem in dict.fromkeys(k.stem for k in _REGISTRY.values())
 }
 """The kernels of each source file (``<stem>.cu``)."""
 
@@ -175,13 +174,6 @@ def source(stem: str) -> str:
     return expand(f"{stem}.cu")
 
 
-def _stem(op: str) -> str:
-    for stem, ops in KERNELS.items():
-        if op in ops:
-            return stem
-    raise KeyError(op)
-
-
 def _kernel(op: str, dtype: np.dtype) -> tuple[Any, int]:
     """The compiled ``op<T>`` on the current device, and the device's SM count."""
     cupy = _cupy()
@@ -189,7 +181,7 @@ def _kernel(op: str, dtype: np.dtype) -> tuple[Any, int]:
     expr = f"{op}<{_CTYPES[np.dtype(dtype)]}>"
     fn = _functions.get((dev, expr))
     if fn is None:
-        stem = _stem(op)
+        stem = _REGISTRY[op].stem
         with _lock:
             mod = _modules.get((dev, stem))
             if mod is None:
@@ -252,8 +244,25 @@ def draws_per_item(rows: int, nsamples: int, lanes: int, sms: int) -> int:
 
 
 # --------------------------------------------------------------------------
+# Devices
+
+
+def device(func: str, *arrays: Any) -> Any:
+    """The device a call runs on: the one that holds its CuPy arrays (the
+    current device when none is given); ValueError when they lie on several."""
+    cupy = _cupy()
+    ids = sorted({a.device.id for a in arrays if isinstance(a, cupy.ndarray)})
+    if len(ids) > 1:
+        raise ValueError(
+            f"{func}: the arrays lie on different CUDA devices {ids}; move them to one device "
+            "(cupy.asarray under cupy.cuda.Device(i))"
+        )
+    return cupy.cuda.Device(ids[0]) if ids else cupy.cuda.Device()
+
+
+# --------------------------------------------------------------------------
 # Argument checks (the public layer has validated; these catch misuse of the
-# backend contract, which would otherwise write out of bounds)
+# launch contract, which would otherwise write out of bounds)
 
 
 def _dtype(x: Any, op: str) -> np.dtype:
@@ -288,19 +297,6 @@ def _output(a: Any, shape: tuple[int, ...], dtype: np.dtype, op: str, what: str)
     return a
 
 
-def _row_ids(row_ids: Any, rows: int, op: str) -> Any:
-    if row_ids is None:
-        return _NULL
-    return _input(row_ids, (rows,), np.dtype(np.int64), op, "row_ids")
-
-
-def _key(key: Any) -> tuple[np.uint32, np.uint32]:
-    """The two Philox key words; None (explicit or no noise: no key drawn) gives (0, 0)."""
-    if key is None:
-        return np.uint32(0), np.uint32(0)
-    return np.uint32(int(key[0]) & 0xFFFFFFFF), np.uint32(int(key[1]) & 0xFFFFFFFF)
-
-
 def _tau(tau: Any, rows: int, dtype: np.dtype, op: str) -> tuple[Any, np.int64]:
     """``tau`` as a contiguous array of the compute dtype of ``dtype`` data, and its stride."""
     cupy = _cupy()
@@ -312,223 +308,94 @@ def _tau(tau: Any, rows: int, dtype: np.dtype, op: str) -> tuple[Any, np.int64]:
     return t, np.int64(1)
 
 
-# --------------------------------------------------------------------------
-# Softmax family
+_SCALARS = {
+    "i64": np.int64,
+    "u32": lambda v: np.uint32(int(v) & 0xFFFFFFFF),
+    "int": lambda v: np.int32(int(v)),
+}
+"""Each scalar parameter type as the NumPy scalar of its exact C type."""
 
 
-def _rows_op(op: str, inputs: tuple[Any, ...], out: Any, shape: tuple[int, int]) -> None:
-    """Launch ``op(*inputs, out, rows, k, lanes)`` of softmax.cu."""
-    rows, k = shape
-    if rows == 0:
-        return
-    with out.device:
-        fn, sms = _kernel(op, out.dtype)
-        lanes, threads, blocks = row_geometry(rows, k, -(-k // ELEMENTS_PER_LANE), sms)
-        fn((blocks,), (threads,), (*inputs, out, np.int64(rows), np.int64(k), np.int32(lanes)))
+def _array_dtype(ctype: str, dtype: np.dtype) -> np.dtype:
+    base = ctype.removeprefix("const ").rstrip("*")
+    return {"S": dtype, "T": _compute(dtype), "i64": np.dtype(np.int64)}[base]
 
 
-def logsumexp_fwd(x: Any, out: Any) -> None:
-    op = "logsumexp_fwd"
-    dtype = _dtype(x, op)
-    rows, k = x.shape
-    x = _input(x, (rows, k), dtype, op, "x")
-    _rows_op(op, (x,), _output(out, (rows,), dtype, op, "out"), (rows, k))
-
-
-def softmax_fwd(x: Any, out: Any) -> None:
-    op = "softmax_fwd"
-    dtype = _dtype(x, op)
-    x = _input(x, x.shape, dtype, op, "x")
-    _rows_op(op, (x,), _output(out, x.shape, dtype, op, "out"), x.shape)
-
-
-def log_softmax_fwd(x: Any, out: Any) -> None:
-    op = "log_softmax_fwd"
-    dtype = _dtype(x, op)
-    x = _input(x, x.shape, dtype, op, "x")
-    _rows_op(op, (x,), _output(out, x.shape, dtype, op, "out"), x.shape)
-
-
-def logsumexp_bwd(g: Any, x: Any, out: Any) -> None:
-    op = "logsumexp_bwd"
-    dtype = _dtype(x, op)
-    rows, k = x.shape
-    g = _input(g, (rows,), dtype, op, "g")
-    x = _input(x, (rows, k), dtype, op, "x")
-    _rows_op(op, (g, x), _output(out, (rows, k), dtype, op, "out"), (rows, k))
-
-
-def softmax_bwd(g: Any, y: Any, out: Any) -> None:
-    op = "softmax_bwd"
-    dtype = _dtype(y, op)
-    g = _input(g, y.shape, dtype, op, "g")
-    y = _input(y, y.shape, dtype, op, "y")
-    _rows_op(op, (g, y), _output(out, y.shape, dtype, op, "out"), y.shape)
-
-
-def log_softmax_bwd(g: Any, y: Any, out: Any) -> None:
-    op = "log_softmax_bwd"
-    dtype = _dtype(y, op)
-    g = _input(g, y.shape, dtype, op, "g")
-    y = _input(y, y.shape, dtype, op, "y")
-    _rows_op(op, (g, y), _output(out, y.shape, dtype, op, "out"), y.shape)
+def _shape(spec: str, rows: int, k: int, nsamples: int) -> tuple[int, ...]:
+    return tuple({"R": rows, "K": k, "N": nsamples}[c] for c in spec)
 
 
 # --------------------------------------------------------------------------
-# Gumbel family
+# The launch contract
 
 
-def gumbel_fwd(out: Any, key: Any, row_ids: Any = None, draw: int = 0) -> None:
-    op = "gumbel_fwd"
-    dtype = _dtype(out, op)
-    rows, k = out.shape
-    _output(out, (rows, k), dtype, op, "out")
-    total = rows * -(-k // _NOISE_WORDS[dtype])
-    if total == 0:
-        return
-    with out.device:
-        ids = _row_ids(row_ids, rows, op)
-        k0, k1 = _key(key)
-        fn, sms = _kernel(op, dtype)
-        threads, blocks = flat_geometry(total, sms)
-        fn(
-            (blocks,),
-            (threads,),
-            (out, np.int64(rows), np.int64(k), k0, k1, ids, np.uint32(int(draw) & 0xFFFFFFFF)),
-        )
+def launch(kernel: Kernel, values: dict[str, Any]) -> None:
+    """Run ``kernel`` of the registry on ``values`` (its parameters, by name).
 
-
-def gumbel_softmax_fwd(
-    logits: Any,
-    out: Any,
-    key: Any,
-    row_ids: Any,
-    tau: Any,
-    noise: Any,
-    out_soft: Any,
-    hard: bool,
-) -> None:
-    """``out`` = Gumbel-Softmax sample of ``logits`` (its one-hot when ``hard``).
-
-    ``tau``: 1 or ``rows`` temperatures (float32 for float16 data).  ``noise``:
-    None (draw from ``key`` and ``row_ids`` at draw index 0), a ``(rows, K)``
-    array of ``logits``' dtype, or 0 (no noise).
-    ``out_soft``: None, or where the soft sample goes when ``hard``.
+    The arrays are checked against the parameters' shapes and dtypes (inputs
+    are made contiguous copies of the data dtype where they are not; outputs
+    must already be), absent optional arrays become null pointers, and
+    :func:`launch_plan` gives the geometry and the argument list.
     """
-    op = "gumbel_softmax_fwd"
-    dtype = _dtype(logits, op)
-    rows, k = logits.shape
-    logits = _input(logits, (rows, k), dtype, op, "logits")
-    _output(out, (rows, k), dtype, op, "out")
-    if out_soft is not None:
-        _output(out_soft, (rows, k), dtype, op, "out_soft")
-    if rows == 0:
-        return
-    with out.device:
-        tau_arr, tau_stride = _tau(tau, rows, dtype, op)
-        if noise is None:
-            mode, noise_arr = 0, _NULL
-        elif isinstance(noise, numbers.Real) and not isinstance(noise, bool):
-            if noise != 0:
-                raise ValueError(f"{op}: a scalar noise must be 0 (no noise), got {noise!r}")
-            mode, noise_arr = 2, _NULL
+    op = kernel.name
+    dtype = _dtype(values[kernel.data], op)
+    rows, k = int(values["rows"]), int(values["k"])
+    nsamples = int(values.get("nsamples", 1))
+    args: dict[str, Any] = {}
+    for p in kernel.cuda:
+        param = PARAMS[p]
+        v = values.get(p)
+        if not param.pointer:
+            if p in values:
+                args[p] = v
+        elif v is None:
+            if not param.optional:
+                raise ValueError(f"{op}: {p} is required")
+            args[p] = _NULL
+        elif param.shape == "1|R":
+            args[p], args[f"{p}_stride"] = _tau(v, rows, dtype, op)
         else:
-            mode, noise_arr = 1, _input(noise, (rows, k), dtype, op, "noise")
-        ids = _row_ids(row_ids, rows, op)
-        k0, k1 = _key(key)
-        fn, sms = _kernel(op, dtype)
-        lanes, threads, blocks = row_geometry(rows, k, -(-k // _NOISE_WORDS[dtype]), sms)
-        fn(
-            (blocks,),
-            (threads,),
-            (
-                logits,
-                out,
-                np.int64(rows),
-                np.int64(k),
-                k0,
-                k1,
-                ids,
-                tau_arr,
-                tau_stride,
-                np.int32(mode),
-                noise_arr,
-                _NULL if out_soft is None else out_soft,
-                np.int32(1 if hard else 0),
-                np.int32(lanes),
-            ),
-        )
+            want = _array_dtype(param.ctype, dtype)
+            shape = _shape(param.shape, rows, k, nsamples)
+            check = _input if param.ctype.startswith("const") else _output
+            args[p] = check(v, shape, want, op, p)
+    if rows == 0 or nsamples == 0 or (kernel.geometry == "flat" and k == 0):
+        return  # nothing to write (an empty row still has a logsumexp: -inf)
+    fn, sms = _kernel(op, dtype)
+    fn(*launch_plan(kernel, args, dtype, sms))
 
 
-def gumbel_softmax_bwd(g: Any, y_soft: Any, tau: Any, out: Any, dtau: Any) -> None:
-    """``out`` = VJP of the Gumbel-Softmax given the soft sample; ``dtau`` (None
-    or ``(rows,)``, float32 for float16 data, as ``tau``) = the per-row
-    temperature gradient."""
-    op = "gumbel_softmax_bwd"
-    dtype = _dtype(y_soft, op)
-    rows, k = y_soft.shape
-    g = _input(g, (rows, k), dtype, op, "g")
-    y_soft = _input(y_soft, (rows, k), dtype, op, "y_soft")
-    _output(out, (rows, k), dtype, op, "out")
-    if dtau is not None:
-        _output(dtau, (rows,), _compute(dtype), op, "dtau")
-    if rows == 0:
-        return
-    with out.device:
-        tau_arr, tau_stride = _tau(tau, rows, dtype, op)
-        fn, sms = _kernel(op, dtype)
-        lanes, threads, blocks = row_geometry(rows, k, -(-k // ELEMENTS_PER_LANE), sms)
-        fn(
-            (blocks,),
-            (threads,),
-            (
-                g,
-                y_soft,
-                tau_arr,
-                tau_stride,
-                out,
-                _NULL if dtau is None else dtau,
-                np.int64(rows),
-                np.int64(k),
-                np.int32(lanes),
-            ),
-        )
-
-
-def categorical_fwd(logits: Any, out: Any, key: Any, row_ids: Any) -> None:
-    """``out[r, s]`` = Gumbel-Max sample ``s`` of row ``r`` (-1 for a row whose
-    maximum is NaN or infinite); ``out`` is int64 ``(rows, S)``."""
-    op = "categorical_fwd"
-    dtype = _dtype(logits, op)
-    rows, k = logits.shape
-    logits = _input(logits, (rows, k), dtype, op, "logits")
-    if out.ndim != 2 or out.shape[0] != rows:
-        raise ValueError(f"{op}: out must have shape ({rows}, S), got {out.shape}")
-    nsamples = out.shape[1]
-    _output(out, (rows, nsamples), np.dtype(np.int64), op, "out")
-    if rows == 0 or nsamples == 0:
-        return
-    with out.device:
-        ids = _row_ids(row_ids, rows, op)
-        k0, k1 = _key(key)
-        fn, sms = _kernel(op, dtype)
-        lanes, threads, _ = row_geometry(rows, k, -(-k // _NOISE_WORDS[dtype]), sms)
-        per_item = draws_per_item(rows, nsamples, lanes, sms)
-        items = rows * -(-nsamples // per_item)
-        _, _, blocks = row_geometry(items, k, -(-k // _NOISE_WORDS[dtype]), sms)
-        fn(
-            (blocks,),
-            (threads,),
-            (
-                logits,
-                out,
-                np.int64(rows),
-                np.int64(k),
-                np.int64(nsamples),
-                np.int64(per_item),
-                k0,
-                k1,
-                ids,
-                np.int32(lanes),
-            ),
-        )
+def launch_plan(
+    kernel: Kernel, args: dict[str, Any], dtype: np.dtype, sms: int
+) -> tuple[tuple[int], tuple[int], tuple[Any, ...]]:
+    """``(grid, block, arguments)`` of a launch of ``kernel`` on ``sms``
+    multiprocessors (pure Python; the host emulation of the kernels uses it
+    too).  ``args`` holds the pointer arguments (arrays, or :data:`_NULL`),
+    ``tau_stride`` beside a per-row ``tau``, and the scalars the caller sets
+    (``rows``, ``k``, ``nsamples``, the key words, ``noise_mode``, ``hard``);
+    the geometry follows ``kernel.geometry`` and sets ``lanes`` and
+    ``per_item``.  Every scalar becomes the NumPy scalar of its C type.
+    """
+    rows, k = int(args["rows"]), int(args["k"])
+    words = _NOISE_WORDS[np.dtype(dtype)]
+    geometry: dict[str, int] = {}
+    if kernel.geometry == "flat":
+        threads, blocks = flat_geometry(rows * -(-k // words), sms)
+    else:
+        units = -(-k // (ELEMENTS_PER_LANE if kernel.geometry == "rows" else words))
+        lanes, threads, blocks = row_geometry(rows, k, units, sms)
+        geometry["lanes"] = lanes
+        if kernel.geometry == "items":
+            nsamples = int(args["nsamples"])
+            per_item = draws_per_item(rows, nsamples, lanes, sms)
+            geometry["per_item"] = per_item
+            _, _, blocks = row_geometry(rows * -(-nsamples // per_item), k, units, sms)
+    out = []
+    for p in kernel.cuda:
+        param = PARAMS[p]
+        if param.pointer:
+            out.append(args[p])
+        else:
+            v = geometry[p] if p in geometry else args.get(p)
+            out.append(_SCALARS[param.ctype](0 if v is None else v))
+    return (blocks,), (threads,), tuple(out)

@@ -1,11 +1,15 @@
-"""The CUDA loader's bookkeeping, with a stand-in for CuPy (no GPU needed)."""
+"""The CUDA loader's bookkeeping, with a stand-in for CuPy, and the launch
+arguments against the kernels' signatures (no GPU needed)."""
 
 from __future__ import annotations
 
+import re
 import types
 
 import numpy as np
+import pytest
 
+from gumbel_np._ops import KERNELS, PARAMS
 from gumbel_np.kernels import cuda
 
 
@@ -48,3 +52,45 @@ def test_a_kernel_is_published_after_its_device_sm_count(monkeypatch):
     fn, sms = cuda._kernel("softmax_fwd", np.dtype(np.float32))
     assert fn == ("kernel", "softmax_fwd<float>") and sms == 132
     assert cuda._kernel("softmax_fwd", np.dtype(np.float32)) == (fn, 132)  # the lock-free path
+
+
+def _cuda_signature(text: str, name: str) -> list[str]:
+    """The parameter types of ``__global__ ... name(...)`` in ``text``, in the
+    registry's spelling (``const S*``, ``T*``, ``i64``, ``u32``, ``int``)."""
+    match = re.search(r"__global__\s+void\s+\w+\s+" + name + r"\s*\(([^)]*)\)", text)
+    assert match, f"no __global__ {name} in the source"
+    types = []
+    for decl in match.group(1).split(","):
+        decl = re.sub(r"\b(__restrict__|typename|gnp::)\s*", "", " ".join(decl.split()))
+        decl = decl.replace("Storage<S>::T", "T")
+        types.append(re.sub(r"\s*\w+$", "", decl).replace(" *", "*").strip())
+    return types
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+def test_registry_matches_the_cuda_signature(name):
+    """CuPy passes the argument tuple to the kernel unchecked: the registry's
+    CUDA parameter list must have the source's C types, in order."""
+    kernel = KERNELS[name]
+    assert _cuda_signature(cuda.source(kernel.stem), name) == [PARAMS[p].ctype for p in kernel.cuda]
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+def test_launch_plan_gives_exact_c_types(name):
+    """Every scalar of a launch is the NumPy scalar of its C type, and the
+    geometry parameters are set: a row of 40 on 3 rows, 2 draws."""
+    kernel = KERNELS[name]
+    c_types = {"i64": np.int64, "u32": np.uint32, "int": np.int32}
+    args = {p: object() for p in kernel.cuda if PARAMS[p].pointer}
+    args.update(rows=3, k=40, nsamples=2, k0=2**32 + 5, k1=7, noise_mode=1, hard=True, tau_stride=1)
+    grid, block, argv = cuda.launch_plan(kernel, args, np.dtype(np.float32), sms=2)
+    assert len(argv) == len(kernel.cuda) and grid[0] >= 1 and block[0] >= 32
+    for p, v in zip(kernel.cuda, argv):
+        if PARAMS[p].pointer:
+            assert v is args[p]
+        else:
+            assert type(v) is c_types[PARAMS[p].ctype], p
+    if "k0" in kernel.cuda:
+        assert argv[kernel.cuda.index("k0")] == 5  # the low 32 bits
+    if "lanes" in kernel.cuda:
+        assert argv[kernel.cuda.index("lanes")] in (1, 2, 4, 8, 16, 32)

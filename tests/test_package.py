@@ -4,6 +4,7 @@ dispatch rules and the docstring examples."""
 from __future__ import annotations
 
 import doctest
+import inspect
 import importlib
 import os
 import pathlib
@@ -15,22 +16,11 @@ import numpy as np
 import pytest
 
 import gumbel_np as gnp
+from gumbel_np._ops import OPS
 
 CHECKOUT = pathlib.Path(__file__).resolve().parents[1]
 
-PUBLIC = [
-    "STREAM_VERSION",
-    "categorical",
-    "gumbel",
-    "gumbel_softmax",
-    "gumbel_softmax_backward",
-    "log_softmax",
-    "log_softmax_backward",
-    "logsumexp",
-    "logsumexp_backward",
-    "softmax",
-    "softmax_backward",
-]
+PUBLIC = ["STREAM_VERSION", *sorted(OPS)]
 
 
 def test_public_surface():
@@ -39,6 +29,24 @@ def test_public_surface():
         assert hasattr(gnp, name)
     assert isinstance(gnp.__version__, str)
     assert (pathlib.Path(gnp.__file__).parent / "py.typed").is_file()
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_signature_matches_the_registry(name):
+    """Each public function takes what its record says: its positional
+    arrays (the shape, for the noise), then ``axis``, ``out`` and the
+    record's options as keywords; and its backward partner, where it has
+    one, is public and names it back."""
+    op = OPS[name]
+    params = inspect.signature(getattr(gnp, name)).parameters.values()
+    positional = [p.name for p in params if p.kind is p.POSITIONAL_ONLY]
+    keywords = {p.name for p in params if p.kind is p.KEYWORD_ONLY}
+    assert len(positional) == max(len(op.arrays), 1)
+    assert keywords == {"axis", "out", *op.options}
+    if op.backward is not None:
+        assert OPS[op.backward].forward == name
+    if op.forward is not None:
+        assert OPS[op.forward].backward == name
 
 
 def test_import_is_light():
