@@ -78,6 +78,17 @@ def peers() -> dict[str, Any]:
     return {k: v for k, v in found.items() if v is not None}
 
 
+def gpu_peers() -> dict[str, Any]:
+    """The peer libraries that run on the GPU here (PyTorch with CUDA)."""
+    torch = optional("torch")
+    return {"torch": torch} if torch is not None and torch.cuda.is_available() else {}
+
+
+def torch_of(torch: Any, a: Any) -> Any:
+    """A PyTorch tensor sharing ``a``'s memory (NumPy, or CuPy by DLPack)."""
+    return torch.from_numpy(a) if isinstance(a, np.ndarray) else torch.from_dlpack(a)
+
+
 def gpu_skip_reason() -> str | None:
     """Why the GPU backend cannot be benchmarked here, or None."""
     cupy = optional("cupy")
@@ -183,9 +194,23 @@ def softmax_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = Non
         Case("softmax", "logsumexp_backward", shape, 2 * n + nr, impls(lambda **o: gnp.logsumexp_backward(gr, x, **o), buf)),
         Case("softmax", "gumbel noise", shape, n, impls(lambda **o: gnp.gumbel(shape, rng=1, like=like, **o), buf)),
     ]
+    by_op = {c.op: c.impls for c in cases}
+    torch = found.get("torch")
+    if torch is not None:
+        tx = torch_of(torch, x).requires_grad_(True)
+        tg = torch_of(torch, g)
+        ty, tly, tlse = torch.softmax(tx, -1), torch.log_softmax(tx, -1), torch.logsumexp(tx, -1)
+        td = tx.detach()
+        by_op["softmax"]["torch"] = lambda: torch.softmax(td, -1)
+        by_op["log_softmax"]["torch"] = lambda: torch.log_softmax(td, -1)
+        by_op["logsumexp"]["torch"] = lambda: torch.logsumexp(td, -1)
+        by_op["softmax_backward"]["torch (autograd)"] = lambda: torch.autograd.grad(ty, tx, tg, retain_graph=True)
+        by_op["log_softmax_backward"]["torch (autograd)"] = lambda: torch.autograd.grad(tly, tx, tg, retain_graph=True)
+        tgr = torch_of(torch, gr)
+        by_op["logsumexp_backward"]["torch (autograd)"] = lambda: torch.autograd.grad(tlse, tx, tgr, retain_graph=True)
+        by_op["gumbel noise"]["torch"] = lambda: -torch.empty(shape, device=td.device).exponential_().log()
     if xp is not np:
         return cases
-    by_op = {c.op: c.impls for c in cases}
     sp = found.get("scipy")
     if sp is not None:
         by_op["softmax"]["scipy.special"] = lambda: sp.softmax(x, axis=-1)
@@ -194,20 +219,6 @@ def softmax_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = Non
     by_op["softmax_backward"]["numpy"] = lambda: y * (g - (g * y).sum(-1, keepdims=True))
     by_op["log_softmax_backward"]["numpy"] = lambda: g - np.exp(ly) * g.sum(-1, keepdims=True)
     by_op["gumbel noise"]["numpy (in place)"] = _numpy_noise(shape, np.random.default_rng(1))
-    torch = found.get("torch")
-    if torch is not None:
-        tx = torch.from_numpy(x).requires_grad_(True)
-        tg = torch.from_numpy(g)
-        ty, tly, tlse = torch.softmax(tx, -1), torch.log_softmax(tx, -1), torch.logsumexp(tx, -1)
-        td = tx.detach()
-        by_op["softmax"]["torch"] = lambda: torch.softmax(td, -1)
-        by_op["log_softmax"]["torch"] = lambda: torch.log_softmax(td, -1)
-        by_op["logsumexp"]["torch"] = lambda: torch.logsumexp(td, -1)
-        by_op["softmax_backward"]["torch (autograd)"] = lambda: torch.autograd.grad(ty, tx, tg, retain_graph=True)
-        by_op["log_softmax_backward"]["torch (autograd)"] = lambda: torch.autograd.grad(tly, tx, tg, retain_graph=True)
-        tgr = torch.from_numpy(gr)
-        by_op["logsumexp_backward"]["torch (autograd)"] = lambda: torch.autograd.grad(tlse, tx, tgr, retain_graph=True)
-        by_op["gumbel noise"]["torch"] = lambda: -torch.empty(shape).exponential_().log()
     return cases
 
 
@@ -234,6 +245,17 @@ def gumbel_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = None
         Case("gumbel", "gumbel_softmax_backward", shape, 3 * n, bwd),
         Case("gumbel", "categorical", shape, n + 8 * shape[0], cat),
     ]
+    torch = found.get("torch")
+    if torch is not None:
+        F = torch.nn.functional
+        tx = torch_of(torch, x)
+        txg = tx.clone().requires_grad_(True)
+        ty = F.gumbel_softmax(txg, tau=TAU)
+        tg = torch_of(torch, g)
+        soft["torch"] = lambda: F.gumbel_softmax(tx, tau=TAU)
+        hard["torch"] = lambda: F.gumbel_softmax(tx, tau=TAU, hard=True)
+        bwd["torch (autograd)"] = lambda: torch.autograd.grad(ty, txg, tg, retain_graph=True)
+        cat["torch.multinomial"] = lambda: torch.multinomial(torch.softmax(tx, -1), 1)
     if xp is not np:
         return cases
     npr = np.random.default_rng(1)
@@ -262,17 +284,6 @@ def gumbel_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = None
     soft["numpy"] = numpy_gumbel_softmax
     cat["numpy (cumsum)"] = numpy_cumsum
     cat["numpy (gumbel-max)"] = numpy_gumbel_max
-    torch = found.get("torch")
-    if torch is not None:
-        F = torch.nn.functional
-        tx = torch.from_numpy(x)
-        txg = tx.clone().requires_grad_(True)
-        ty = F.gumbel_softmax(txg, tau=TAU)
-        tg = torch.from_numpy(g)
-        soft["torch"] = lambda: F.gumbel_softmax(tx, tau=TAU)
-        hard["torch"] = lambda: F.gumbel_softmax(tx, tau=TAU, hard=True)
-        bwd["torch (autograd)"] = lambda: torch.autograd.grad(ty, txg, tg, retain_graph=True)
-        cat["torch.multinomial"] = lambda: torch.multinomial(torch.softmax(tx, -1), 1)
     jax = found.get("jax")
     if jax is not None:
         jx = jax.numpy.asarray(x)
@@ -318,11 +329,12 @@ FAMILIES: dict[str, Callable[..., list[Case]]] = {
 }
 
 
-def measure(case: Case, backend: str = "cpu", xp: Any = np) -> list[Row]:
-    """Time every implementation of a case and the copy floor."""
+def measure(case: Case, backend: str = "cpu", xp: Any = np, repeat: int = 20) -> list[Row]:
+    """Time every implementation of a case and the copy floor (``repeat``:
+    timed repetitions of each on the GPU)."""
     if backend == "cuda":
-        times = {name: gpu_time(fn) for name, fn in case.impls.items()}
-        floor = gpu_time(_copy_fn(xp, case.nbytes))
+        times = {name: gpu_time(fn, repeat) for name, fn in case.impls.items()}
+        floor = gpu_time(_copy_fn(xp, case.nbytes), repeat)
     else:
         copy = _copy_fn(xp, case.nbytes)
         if case.calls > 1:  # each sample is a loop of calls already: a fixed number of rounds
@@ -359,7 +371,7 @@ def run(
     xp = np
     if backend == "cuda":
         import cupy as xp  # noqa: F811
-    found = peers() if backend == "cpu" else {}
+    found = peers() if backend == "cpu" else gpu_peers()
     rows: list[Row] = []
     with np.errstate(divide="ignore"):
         for fam, shape in plan(families, sizes):
