@@ -324,19 +324,6 @@ def compute_float(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32) if np.dtype(dtype) == np.float16 else np.dtype(dtype)
 
 
-def backward_inputs(func: str, grad: Any, saved: Any, saved_name: str, *others: Any):
-    """Namespace, backend, ``grad`` and the saved forward array in one dtype,
-    and the result dtype, for a backward pass (``others`` join the array-type
-    check only)."""
-    xp, backend = namespace(func, grad, saved, *others)
-    half = half_storage(backend)
-    g, g_result = float_array(xp, grad, func, "grad", half)
-    o, o_result = float_array(xp, saved, func, saved_name, half)
-    compute = np.result_type(g.dtype, o.dtype)
-    result = np.result_type(g_result, o_result)
-    return xp, backend, g.astype(compute, copy=False), o.astype(compute, copy=False), result
-
-
 def output(
     xp: Any,
     out: Any,
