@@ -20,9 +20,10 @@ if not _os.path.isdir(_os.path.join(_os.path.dirname(_os.path.abspath(__file__))
     __path__.append(_root)  # type: ignore[name-defined]  # noqa: F821
 del _root
 
+# The public functions (named in __all__ through the registry, _ops.OPS).
+from ._gumbel import categorical, gumbel, gumbel_softmax, gumbel_softmax_backward  # noqa: F401
 from ._ops import OPS as _OPS
-from ._gumbel import categorical, gumbel, gumbel_softmax, gumbel_softmax_backward
-from ._softmax import (
+from ._softmax import (  # noqa: F401
     log_softmax,
     log_softmax_backward,
     logsumexp,

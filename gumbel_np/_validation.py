@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 from numpy.exceptions import AxisError
 
-from ._dispatch import namespace
 
 _NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
 
