@@ -23,9 +23,11 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ._dispatch import _backend as _dispatch_backend
 from ._dispatch import like_namespace, namespace
 from ._random import philox_key
 from ._validation import (
+    Rows,
     as_array,
     check_flag,
     check_num_samples,
@@ -42,6 +44,7 @@ from ._validation import (
     noise_dtype,
     output,
     same_shape,
+    scalar_tau,
     sum_to_shape,
     to_rows,
 )
@@ -206,7 +209,7 @@ class Op:
     needs_categories: bool = False
     finish: Callable[..., Any] | None = field(default=None, compare=False)
 
-    @property
+    @cached_property
     def flags(self) -> tuple[str, ...]:
         return tuple(o for o in self.options if o in FLAGS)
 
@@ -229,7 +232,7 @@ def _bad_rows(ctx: dict) -> None:
     bad = xp.flatnonzero(buf[:, 0] < 0)
     if bad.size:
         r = int(bad[0])
-        row = ctx["logits"][r]
+        row = ctx["logits"].reshape(lay.rows, lay.k)[r]
         what = "holds NaN" if bool(xp.isnan(row).any()) else (
             "holds +inf" if bool(xp.isposinf(row).any()) else "is all -inf"
         )
@@ -311,6 +314,10 @@ def run(op: Op, arrays: tuple[Any, ...], axis: Any, out: Any, **opts: Any) -> An
     rest on the device of the arrays (:func:`_call`).
     """
     func = op.name
+    if op.result != "noise" and out is None and type(axis) is int and axis == -1:
+        res = _small_call(op, arrays, opts)
+        if res is not None:
+            return res
     for f in op.flags:
         opts[f] = check_flag(opts[f], func, f)
     if op.result == "noise":
@@ -326,6 +333,83 @@ def run(op: Op, arrays: tuple[Any, ...], axis: Any, out: Any, **opts: Any) -> An
         xp, backend = namespace(func, *where)
     with backend.device(func, *where):
         return _call(op, xp, backend, arrays, axis, out, opts)
+
+
+SMALL_CALL = 1 << 16
+"""Calls on at most this many elements take :func:`_small_call` when they
+can."""
+
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def _small_call(op: Op, arrays: tuple[Any, ...], opts: dict) -> Any:
+    """The result of a call whose validation reduces to type checks, or None.
+
+    A small call spends most of its time in Python, so the case that needs
+    no conversion takes a short way: NumPy arrays of one native float dtype,
+    C-contiguous, of one shape (the category axis last and not empty, at
+    most :data:`SMALL_CALL` elements), ``axis=-1``, no ``out``, options at
+    their defaults or a scalar ``tau``, ``hard`` and ``rng``.  The kernel and
+    its arguments are the ones :func:`_call` would give, so the result is
+    the same bit for bit; anything else returns None and goes the long way.
+    """
+    a = arrays[-1]
+    if (
+        type(a) is not np.ndarray
+        or (a.dtype is not _F32 and a.dtype is not _F64)
+        or not a.flags.c_contiguous
+        or a.ndim == 0
+        or a.size > SMALL_CALL
+    ):
+        return None
+    k = a.shape[-1]
+    if k == 0:
+        return None
+    values: dict[str, Any] = {}
+    if len(arrays) == 2:
+        g = arrays[0]
+        if (
+            op.arrays[0][1] != "grad"
+            or type(g) is not np.ndarray
+            or g.dtype is not a.dtype
+            or g.shape != a.shape
+            or not g.flags.c_contiguous
+        ):
+            return None
+        values[op.arrays[0][0]] = g
+    for name, value in opts.items():
+        if name == "tau":
+            t = scalar_tau(value, a.dtype)
+            if t is None:
+                return None
+            values["tau"] = t
+        elif name == "hard":
+            if type(value) is not bool:
+                return None
+            values["hard"] = value
+        elif name != "rng" and value is not (False if name in FLAGS else None):
+            return None
+    rows = a.size // k
+    values[op.arrays[-1][0]] = a
+    values["rows"], values["k"] = rows, k
+    if op.result == "rows":
+        buf = np.empty(a.shape, a.dtype)
+    elif op.result == "batch":
+        buf = np.empty(rows, a.dtype)
+    else:
+        buf = np.empty(rows, np.int64)
+        values["nsamples"] = 1
+    values[op.kernel.output] = buf
+    if "rng" in opts:
+        values["noise_mode"] = NOISE_DRAW
+        values["k0"], values["k1"] = philox_key(opts["rng"], op.name)
+    _dispatch_backend("cpu").launch(op.kernel, values)
+    if op.result == "rows":
+        return buf
+    lay = Rows(a.shape[:-1], k, a.ndim - 1)
+    if op.finish is not None:
+        op.finish({"xp": np, "buf": buf.reshape(rows, 1), "lay": lay, "func": op.name, "logits": a})
+    return buf.reshape(lay.batch)
 
 
 def _call(op: Op, xp: Any, backend: Any, arrays: tuple[Any, ...], axis: Any, out: Any, opts: dict) -> Any:

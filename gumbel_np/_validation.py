@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import numbers
 import operator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -105,19 +104,23 @@ def normalize_axis(axis: Any, ndim: int, func: str) -> int:
     return ax % n
 
 
-@dataclass(frozen=True)
 class Rows:
-    """How an array maps onto the kernels' 2-D C-contiguous ``(rows, K)`` layout."""
+    """How an array maps onto the kernels' 2-D C-contiguous ``(rows, K)`` layout.
 
-    batch: tuple[int, ...]
-    k: int
-    axis: int
-    scalar: bool = False
-    """A 0-d input, taken as one row of one category (as SciPy and PyTorch do)."""
+    ``batch``: the shape without the category axis; ``k``: the category
+    axis's length; ``axis``: its (normalised) position; ``scalar``: a 0-d
+    input, taken as one row of one category (as SciPy and PyTorch do);
+    ``rows``: the number of rows.  (A plain class: it is made at every call.)
+    """
 
-    @property
-    def rows(self) -> int:
-        return math.prod(self.batch)
+    __slots__ = ("batch", "k", "axis", "scalar", "rows")
+
+    def __init__(self, batch: tuple[int, ...], k: int, axis: int, scalar: bool = False) -> None:
+        self.batch, self.k, self.axis, self.scalar = batch, k, axis, scalar
+        self.rows = math.prod(batch)
+
+    def __repr__(self) -> str:
+        return f"Rows(batch={self.batch}, k={self.k}, axis={self.axis}, scalar={self.scalar})"
 
     def shape2d(self) -> tuple[int, int]:
         return (self.rows, self.k)
@@ -260,6 +263,28 @@ def same_shape(func: str, **arrays: Any) -> None:
         raise ValueError(f"{func}: shapes must match, got {listed}")
 
 
+def scalar_tau(tau: Any, dtype: np.dtype) -> Any:
+    """A Python ``float`` (or exact ``int``) ``tau`` between the smallest
+    normal and the largest finite value of ``dtype`` (float32 for float16
+    data), as its ``(1,)`` NumPy array of that dtype; None for anything else
+    (which :func:`check_tau` then checks as an array).  Such a value is
+    finite and > 0 in ``dtype`` with a finite ``1 / tau``, as
+    :func:`check_tau` requires; this is the common case without the array
+    checks (a small call spends most of its time in Python)."""
+    if not (type(tau) is float or (type(tau) is int and abs(tau) < 2**53)):
+        return None
+    dtype = _COMPUTE_OF_HALF.get(dtype, dtype)
+    lo, hi = _NORMAL_RANGE[dtype]
+    v = float(tau)
+    return np.array([v], dtype) if lo <= v <= hi else None
+
+
+_COMPUTE_OF_HALF = {np.dtype(np.float16): np.dtype(np.float32)}
+_NORMAL_RANGE = {
+    np.dtype(t): (float(np.finfo(t).tiny), float(np.finfo(t).max)) for t in (np.float32, np.float64)
+}
+
+
 def check_tau(xp: Any, tau: Any, lay: Rows, dtype: np.dtype, func: str) -> tuple[Any, tuple[int, ...]]:
     """``tau`` as a ``(rows,)`` (or ``(1,)`` for a scalar) array of ``dtype``
     (float32 for float16 data), and ``tau``'s shape in the batch's rank
@@ -276,6 +301,10 @@ def check_tau(xp: Any, tau: Any, lay: Rows, dtype: np.dtype, func: str) -> tuple
     """
     if np.dtype(dtype) == np.float16:
         dtype = np.dtype(np.float32)  # half data computes in float32
+    if xp is np:
+        t = scalar_tau(tau, dtype)
+        if t is not None:
+            return t, ()
     t = as_array(xp, tau, func, "tau")
     if t.dtype.kind not in "iuf":
         raise TypeError(f"{func}: tau must be a real number or array, not {tau!r}"
@@ -369,12 +398,16 @@ def output(
     return empty(xp, shape2d, compute, func)
 
 
+_MAX_BYTES = np.iinfo(np.intp).max
+"""The largest array this platform can address, in bytes."""
+
+
 def empty(xp: Any, shape: tuple[int, ...], dtype: np.dtype, func: str) -> Any:
     """``xp.empty(shape, dtype)``, with an error that names ``func`` and the
     size when the array cannot exist (ValueError: larger than the address
     space) or cannot be had (MemoryError)."""
     nbytes = math.prod(shape) * np.dtype(dtype).itemsize
-    if nbytes > np.iinfo(np.intp).max:
+    if nbytes > _MAX_BYTES:
         raise ValueError(
             f"{func}: a result of shape {tuple(shape)} and dtype {np.dtype(dtype)} would need "
             f"{nbytes} bytes, more than this platform can address"

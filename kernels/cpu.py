@@ -48,46 +48,51 @@ def _kernels(module: str) -> Any:
     return importlib.import_module(f"{__package__}.{module}")
 
 
-def _argument(p: str) -> Callable[[dict, Any], Any]:
-    """How the value of parameter ``p`` becomes the Numba kernel's argument
-    (``values``, the data dtype's "no array")."""
+def _expression(p: str) -> str:
+    """The Python expression that makes parameter ``p``'s argument of the
+    Numba kernel from ``v`` (the values) and ``none`` (the data dtype's "no
+    array")."""
     param = PARAMS[p]
     if param.ctype == "u32":
-        return lambda v, none: as_u64(v.get(p, 0))
+        return f"as_u64(v.get({p!r}, 0))"
     if p == "hard":
-        return lambda v, none: bool(v[p])
+        return f"bool(v[{p!r}])"
     if not param.pointer:
-        return lambda v, none: v[p]
-    flat = len(param.shape) == 2  # (rows, K) or (rows, N): the kernels take them flat
+        return f"v[{p!r}]"
+    flat = ".ravel()" if len(param.shape) == 2 else ""  # (rows, K) or (rows, N): passed flat
     if param.optional:
-        absent = _NO_ROWS if "i64" in param.ctype else None
-
-        def optional(v: dict, none: Any) -> Any:
-            a = v.get(p)
-            if a is None:
-                return none if absent is None else absent
-            return a.ravel() if flat else a
-
-        return optional
-    if flat:
-        return lambda v, none: v[p].ravel()
-    return lambda v, none: v[p]
+        absent = "_NO_ROWS" if "i64" in param.ctype else "none"
+        return f"({absent} if v.get({p!r}) is None else v[{p!r}]{flat})"
+    return f"v[{p!r}]{flat}"
 
 
-@functools.cache
-def _plan(kernel: Kernel) -> tuple[Callable[..., Any], tuple[Callable[[dict, Any], Any], ...], str]:
-    """The Numba function of ``kernel``, its argument builders and its data parameter."""
-    fn = getattr(_kernels(kernel.stem), kernel.name)
-    return fn, tuple(_argument(p) for p in kernel.cpu), kernel.data
+_LAUNCHERS: dict[str, Callable[[dict], None]] = {}
+
+
+def _launcher(kernel: Kernel) -> Callable[[dict], None]:
+    """A function that runs ``kernel`` on a values dict: its argument list
+    written out from the record once (a small call spends most of its time
+    in Python, so the list is not rebuilt parameter by parameter)."""
+    args = ", ".join(_expression(p) for p in kernel.cpu)
+    work = "" if kernel.work == "k" else ", work=v['k'] * v['nsamples']"
+    code = (
+        "def launch(v):\n"
+        f"    none = _NO_DATA[v[{kernel.data!r}].dtype]\n"
+        f"    fn(v['rows'], v['k'], {args}{work})\n"
+    )
+    scope = {
+        "fn": getattr(_kernels(kernel.stem), kernel.name),
+        "as_u64": as_u64,
+        "_NO_ROWS": _NO_ROWS,
+        "_NO_DATA": _NO_DATA,
+    }
+    exec(compile(code, f"<launch {kernel.name}>", "exec"), scope)
+    return scope["launch"]
 
 
 def launch(kernel: Kernel, values: dict[str, Any]) -> None:
     """Run ``kernel`` on the rows of ``values`` (its parameters, by name)."""
-    fn, arguments, data = _plan(kernel)
-    none = _NO_DATA[values[data].dtype]
-    rows, k = values["rows"], values["k"]
-    args = [a(values, none) for a in arguments]
-    if kernel.work == "k":
-        fn(rows, k, *args)
-    else:
-        fn(rows, k, *args, work=k * values["nsamples"])
+    fn = _LAUNCHERS.get(kernel.name)
+    if fn is None:
+        fn = _LAUNCHERS[kernel.name] = _launcher(kernel)
+    fn(values)
