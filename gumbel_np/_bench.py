@@ -20,9 +20,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-import gumbel_np as gnp
+from . import _cases
 
-TAU = 0.5
+TAU = _cases.OPTIONS["tau"]
 FULL_SIZES = [(4096, 1024), (65536, 128), (256, 50257), (1_000_000, 10)]
 QUICK_SIZES = [(512, 1024), (4096, 128), (16, 50257), (50_000, 10)]
 GPU_SIZES = [(65536, 1024), (16384, 32000), (4_000_000, 16)]
@@ -170,30 +170,36 @@ def _numpy_noise(shape: tuple[int, int], npr: np.random.Generator) -> Callable[[
     return noise
 
 
+def _ours(family: str, op: str, name: str, shape: tuple[int, int], xp: Any, **extra: Any) -> tuple[Case, Any]:
+    """The case of operation ``name``'s example call (``gumbel_np._cases``,
+    the tests' table) on float32 data of ``shape``: allocating and with
+    ``out=``, and the call (whose arrays the peers take)."""
+    call = _cases.make(name, shape, np.float32, xp, **extra)
+    res = call()
+    buf = xp.empty_like(res[0] if isinstance(res, tuple) else res)
+    impls = {"gumbel_np": call, OUT: lambda: call(out=buf)}
+    return Case(family, op, shape, call.nbytes(res), impls), call
+
+
 def softmax_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = None) -> list[Case]:
     """The softmax family, its backward passes and Gumbel noise."""
     found = peers() if found is None else found
-    rng = np.random.default_rng(0)
-    x = xp.asarray(rng.normal(size=shape).astype(np.float32))
-    g = xp.asarray(rng.normal(size=shape).astype(np.float32))
-    gr = xp.ascontiguousarray(g[:, 0])
-    y, ly = gnp.softmax(x), gnp.log_softmax(x)
-    n, nr = x.nbytes, gr.nbytes
-    like = x[:1, :1]
-    buf, buf_r = xp.empty_like(x), xp.empty_like(gr)
-
-    def impls(call, out):
-        return {"gumbel_np": call, OUT: lambda: call(out=out)}
-
-    cases = [
-        Case("softmax", "softmax", shape, 2 * n, impls(lambda **o: gnp.softmax(x, **o), buf)),
-        Case("softmax", "log_softmax", shape, 2 * n, impls(lambda **o: gnp.log_softmax(x, **o), buf)),
-        Case("softmax", "logsumexp", shape, n + nr, impls(lambda **o: gnp.logsumexp(x, **o), buf_r)),
-        Case("softmax", "softmax_backward", shape, 3 * n, impls(lambda **o: gnp.softmax_backward(g, y, **o), buf)),
-        Case("softmax", "log_softmax_backward", shape, 3 * n, impls(lambda **o: gnp.log_softmax_backward(g, ly, **o), buf)),
-        Case("softmax", "logsumexp_backward", shape, 2 * n + nr, impls(lambda **o: gnp.logsumexp_backward(gr, x, **o), buf)),
-        Case("softmax", "gumbel noise", shape, n, impls(lambda **o: gnp.gumbel(shape, rng=1, like=like, **o), buf)),
-    ]
+    cases, calls = [], {}
+    for op, name in (
+        ("softmax", "softmax"),
+        ("log_softmax", "log_softmax"),
+        ("logsumexp", "logsumexp"),
+        ("softmax_backward", "softmax_backward"),
+        ("log_softmax_backward", "log_softmax_backward"),
+        ("logsumexp_backward", "logsumexp_backward"),
+        ("gumbel noise", "gumbel"),
+    ):
+        case, calls[name] = _ours("softmax", op, name, shape, xp)
+        cases.append(case)
+    (x,) = calls["softmax"].arrays
+    g, y = calls["softmax_backward"].arrays
+    ly = calls["log_softmax_backward"].arrays[1]
+    gr = calls["logsumexp_backward"].arrays[0]
     by_op = {c.op: c.impls for c in cases}
     torch = found.get("torch")
     if torch is not None:
@@ -225,26 +231,17 @@ def softmax_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = Non
 def gumbel_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = None) -> list[Case]:
     """Gumbel-Softmax (soft, hard, backward) and categorical sampling."""
     found = peers() if found is None else found
-    rng = np.random.default_rng(0)
-    x = xp.asarray(rng.normal(size=shape).astype(np.float32))
-    g = xp.asarray(rng.normal(size=shape).astype(np.float32))
-    n = x.nbytes
-    y_soft = gnp.gumbel_softmax(x, tau=TAU, rng=1)
-    buf, idx = xp.empty_like(x), xp.empty(shape[0], np.int64)
-    soft = {"gumbel_np": lambda: gnp.gumbel_softmax(x, tau=TAU, rng=1)}
-    soft[OUT] = lambda: gnp.gumbel_softmax(x, tau=TAU, rng=1, out=buf)
-    hard = {"gumbel_np": lambda: gnp.gumbel_softmax(x, tau=TAU, rng=1, hard=True)}
-    hard[OUT] = lambda: gnp.gumbel_softmax(x, tau=TAU, rng=1, hard=True, out=buf)
-    bwd = {"gumbel_np": lambda: gnp.gumbel_softmax_backward(g, y_soft, tau=TAU)}
-    bwd[OUT] = lambda: gnp.gumbel_softmax_backward(g, y_soft, tau=TAU, out=buf)
-    cat = {"gumbel_np": lambda: gnp.categorical(x, rng=1)}
-    cat[OUT] = lambda: gnp.categorical(x, rng=1, out=idx)
-    cases = [
-        Case("gumbel", "gumbel_softmax", shape, 2 * n, soft),
-        Case("gumbel", "gumbel_softmax hard", shape, 2 * n, hard),
-        Case("gumbel", "gumbel_softmax_backward", shape, 3 * n, bwd),
-        Case("gumbel", "categorical", shape, n + 8 * shape[0], cat),
-    ]
+    cases = []
+    for op, name, extra in (
+        ("gumbel_softmax", "gumbel_softmax", {}),
+        ("gumbel_softmax hard", "gumbel_softmax", {"hard": True}),
+        ("gumbel_softmax_backward", "gumbel_softmax_backward", {}),
+        ("categorical", "categorical", {}),
+    ):
+        cases.append(_ours("gumbel", op, name, shape, xp, **extra)[0])
+    soft, hard, bwd, cat = (c.impls for c in cases)
+    (x,) = cases[0].impls["gumbel_np"].arrays
+    g = cases[2].impls["gumbel_np"].arrays[0]
     torch = found.get("torch")
     if torch is not None:
         F = torch.nn.functional

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.special as sp
 import scipy.stats as st
-from helpers import ALPHA, GUMBEL_ROW_PATHS, at_one_and_two_threads
+from helpers import ALPHA, GUMBEL_ROW_PATHS
 from numpy.exceptions import AxisError
 
 import gumbel_np as gnp
@@ -93,12 +93,6 @@ def test_num_samples_axis_and_row_ids(backend, dtype):
     np.testing.assert_array_equal(part, full[1:3])
     # Draw d of num_samples equals a single draw only for d = 0.
     np.testing.assert_array_equal(backend.to_numpy(gnp.categorical(backend.asarray(moved), rng=4)), full[..., 0])
-
-
-def test_thread_count_invariance(dtype):
-    logits = np.random.default_rng(2).normal(size=(5000, 20)).astype(dtype)
-    one, two = at_one_and_two_threads(lambda: gnp.categorical(logits, num_samples=3, rng=6))
-    np.testing.assert_array_equal(one, two)
 
 
 def test_float16_and_integer_logits():

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 import scipy.stats as st
-from helpers import ALPHA, Z, at_one_and_two_threads
+from helpers import ALPHA, Z
 from numpy.exceptions import AxisError
 
 import gumbel_np as gnp
@@ -88,16 +88,6 @@ def test_axis_and_batch_shape(backend, dtype):
     np.testing.assert_array_equal(np.moveaxis(moved, 0, -1).reshape(12, 5), flat)
     ids = backend.to_numpy(gnp.gumbel((3, 5, 4), rng=4, dtype=dtype, axis=1, row_ids=np.arange(12).reshape(3, 4), like=like))
     np.testing.assert_array_equal(np.moveaxis(ids, 1, -1).reshape(12, 5), flat)
-
-
-def test_thread_and_chunk_invariance(dtype):
-    shape = (3000, 41)
-    one, two = at_one_and_two_threads(lambda: gnp.gumbel(shape, rng=11, dtype=dtype))
-    np.testing.assert_array_equal(one, two)
-    chunks = np.concatenate(
-        [gnp.gumbel((b - a, 41), rng=11, dtype=dtype, row_ids=np.arange(a, b)) for a, b in [(0, 1), (1, 999), (999, 3000)]]
-    )
-    np.testing.assert_array_equal(chunks, two)
 
 
 def test_each_category_length_uses_its_own_prefix(dtype):

@@ -9,45 +9,20 @@ import pytest
 from helpers import cupy_skip_reason
 
 import gumbel_np as gnp
+from gumbel_np._cases import calls
 from gumbel_np._validation import output
 
 
 def _cases(xp, dtype):
-    """name -> (call taking out=, shape of the result, dtype of the result)."""
-    rng = np.random.default_rng(5)
-    x = xp.asarray(rng.normal(size=(7, 3, 40)).astype(dtype))
-    g = xp.asarray(rng.normal(size=x.shape).astype(dtype))
-    y = gnp.softmax(x, axis=1)
-    ly = gnp.log_softmax(x, axis=1)
-    ys = gnp.gumbel_softmax(x, tau=0.7, rng=3, axis=1)
-    gr = xp.asarray(rng.normal(size=(7, 40)).astype(dtype))
-    return {
-        "softmax": (lambda **kw: gnp.softmax(x, axis=1, **kw), x.shape, dtype),
-        "log_softmax": (lambda **kw: gnp.log_softmax(x, axis=1, **kw), x.shape, dtype),
-        "logsumexp": (lambda **kw: gnp.logsumexp(x, axis=1, **kw), (7, 40), dtype),
-        "logsumexp keepdims": (lambda **kw: gnp.logsumexp(x, axis=1, keepdims=True, **kw), (7, 1, 40), dtype),
-        "softmax_backward": (lambda **kw: gnp.softmax_backward(g, y, axis=1, **kw), x.shape, dtype),
-        "log_softmax_backward": (lambda **kw: gnp.log_softmax_backward(g, ly, axis=1, **kw), x.shape, dtype),
-        "logsumexp_backward": (lambda **kw: gnp.logsumexp_backward(gr, x, axis=1, **kw), x.shape, dtype),
-        "gumbel": (lambda **kw: gnp.gumbel(x.shape, rng=4, dtype=dtype, axis=1, like=x, **kw), x.shape, dtype),
-        "gumbel_softmax": (lambda **kw: gnp.gumbel_softmax(x, tau=0.7, rng=3, axis=1, **kw), x.shape, dtype),
-        "gumbel_softmax hard": (
-            lambda **kw: gnp.gumbel_softmax(x, tau=0.7, rng=3, axis=1, hard=True, **kw),
-            x.shape,
-            dtype,
-        ),
-        "gumbel_softmax_backward": (
-            lambda **kw: gnp.gumbel_softmax_backward(g, ys, tau=0.7, axis=1, **kw),
-            x.shape,
-            dtype,
-        ),
-        "categorical": (lambda **kw: gnp.categorical(x, rng=6, axis=1, **kw), (7, 40), np.dtype(np.int64)),
-        "categorical num_samples": (
-            lambda **kw: gnp.categorical(x, rng=6, axis=1, num_samples=3, **kw),
-            (7, 40, 3),
-            np.dtype(np.int64),
-        ),
-    }
+    """label -> (call taking out=, shape of the result, dtype of the result),
+    for every example call of the registry (``gumbel_np._cases``), on a
+    category axis in the middle."""
+    table = {}
+    for call in calls((7, 40, 3), dtype, xp, axis=1, seed=5):
+        res = call()
+        res = res[0] if isinstance(res, tuple) else res
+        table[call.label] = (call, res.shape, np.dtype(res.dtype))
+    return table
 
 
 NAMES = list(_cases(np, np.float64))

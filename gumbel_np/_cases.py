@@ -1,0 +1,122 @@
+"""Example calls of every operation: one table for the tests and the benchmarks.
+
+:func:`calls` builds, for each operation of the registry (``_ops.OPS``) and
+each of its :data:`VARIANTS`, a :class:`Call`: the operation's positional
+arrays made from their roles (``data``: random logits, or for a backward pass
+the output of its forward; ``grad``: a random gradient of the data's shape;
+``grad_batch``: one of the forward output's per-row shape) and its options
+(:data:`OPTIONS`).  The tests run every call against its reference,
+gradient check, ``out=`` and invariance checks; the benchmarks time the same
+calls against their peers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ._ops import OPS
+
+OPTIONS: dict[str, Any] = {"tau": 0.7, "rng": 3}
+"""The options every example call sets (where the operation has them)."""
+
+VARIANTS: dict[str, tuple[dict[str, Any], ...]] = {
+    "logsumexp": ({}, {"keepdims": True}),
+    "logsumexp_backward": ({}, {"keepdims": True}),
+    "gumbel_softmax": ({}, {"hard": True}),
+    "categorical": ({}, {"num_samples": 3}),
+}
+"""Calls beyond the defaults: each dict is one call's extra options."""
+
+
+@dataclass
+class Call:
+    """One example call: ``gumbel_np.<op>(*arrays, axis=axis, **options)``."""
+
+    op: str
+    label: str
+    arrays: tuple[Any, ...]
+    options: dict[str, Any] = field(default_factory=dict)
+    axis: int = -1
+
+    def __call__(self, **extra: Any) -> Any:
+        import gumbel_np
+
+        return getattr(gumbel_np, self.op)(*self.arrays, axis=self.axis, **self.options, **extra)
+
+    def nbytes(self, result: Any) -> int:
+        """Bytes the call must move: its arrays read and ``result`` written."""
+        result = result[0] if isinstance(result, tuple) else result
+        return sum(int(a.nbytes) for a in self.arrays if hasattr(a, "nbytes")) + int(result.nbytes)
+
+
+def label(op: str, extra: dict[str, Any]) -> str:
+    """``"gumbel_softmax hard"``, ``"categorical num_samples=3"``, ...: the
+    operation and its variant's options."""
+    words = [op] + [k if v is True else f"{k}={v}" for k, v in extra.items()]
+    return " ".join(words)
+
+
+def _forward_options(name: str, extra: dict[str, Any]) -> dict[str, Any]:
+    op = OPS[name]
+    opts = {k: v for k, v in OPTIONS.items() if k in op.options}
+    opts.update({k: v for k, v in extra.items() if k in op.options})
+    return opts
+
+
+def make(
+    name: str,
+    shape: tuple[int, ...],
+    dtype: Any = np.float32,
+    xp: Any = np,
+    axis: int = -1,
+    seed: int = 0,
+    **extra: Any,
+) -> Call:
+    """The example call of operation ``name`` on data of ``shape`` and
+    ``dtype`` (in ``xp``'s arrays), with ``extra`` options."""
+    import gumbel_np
+
+    op = OPS[name]
+    dtype = np.dtype(dtype)
+    rng = np.random.default_rng(seed)
+    opts = _forward_options(name, extra)
+    if op.result == "noise":
+        opts.update(dtype=dtype, like=xp.empty(1, dtype))
+        return Call(name, label(name, extra), (tuple(shape),), opts, axis)
+    x = xp.asarray((3 * rng.standard_normal(shape)).astype(dtype))
+    arrays = []
+    for role_name, role in op.arrays:
+        if role == "data":
+            if op.forward is None:
+                arrays.append(x)
+            else:
+                fwd = getattr(gumbel_np, op.forward)
+                y = fwd(x, axis=axis, **_forward_options(op.forward, extra))
+                # A forward of another output kind (logsumexp) differentiates
+                # with respect to its input: the saved array is x itself.
+                arrays.append(x if OPS[op.forward].result != "rows" else y)
+        elif role == "grad":
+            arrays.append(xp.asarray(rng.standard_normal(shape).astype(dtype)))
+        else:  # grad_batch: of the forward's per-row result shape
+            batch = list(shape)
+            ax = axis % len(shape)
+            if extra.get("keepdims"):
+                batch[ax] = 1
+            else:
+                del batch[ax]
+            arrays.append(xp.asarray(rng.standard_normal(batch).astype(dtype)))
+    return Call(name, label(name, extra), tuple(arrays), opts, axis)
+
+
+def calls(
+    shape: tuple[int, ...], dtype: Any = np.float32, xp: Any = np, axis: int = -1, seed: int = 0
+) -> list[Call]:
+    """Every example call: each operation with each of its variants."""
+    return [
+        make(name, shape, dtype, xp, axis, seed, **extra)
+        for name in OPS
+        for extra in VARIANTS.get(name, ({},))
+    ]
