@@ -370,7 +370,8 @@ def launch_plan(
 ) -> tuple[tuple[int], tuple[int], tuple[Any, ...]]:
     """``(grid, block, arguments)`` of a launch of ``kernel`` on ``sms``
     multiprocessors (pure Python; the host emulation of the kernels uses it
-    too).  ``args`` holds the pointer arguments (arrays, or :data:`_NULL`),
+    too).  ``args`` holds the pointer arguments (arrays, or :data:`_NULL`;
+    one not given is passed as None),
     ``tau_stride`` beside a per-row ``tau``, and the scalars the caller sets
     (``rows``, ``k``, ``nsamples``, the key words, ``noise_mode``, ``hard``);
     the geometry follows ``kernel.geometry`` and sets ``lanes`` and
@@ -394,7 +395,7 @@ def launch_plan(
     for p in kernel.cuda:
         param = PARAMS[p]
         if param.pointer:
-            out.append(args[p])
+            out.append(args.get(p))
         else:
             v = geometry[p] if p in geometry else args.get(p)
             out.append(_SCALARS[param.ctype](0 if v is None else v))

@@ -1,0 +1,1048 @@
+"""The CUDA kernels run without a GPU: compiled as host C++ and compared with
+the CPU backend.
+
+``gumbel_np.kernels.cuda.source(stem)``, the exact text the loader hands
+NVRTC, is compiled by g++ against ``tests/cuda_host/shim.h``, which supplies
+the CUDA built-ins the kernels use (the thread and block indices,
+``__syncthreads``, ``__shfl_xor_sync``, ``__shared__``, ``__half`` and its
+conversions, the bit casts, ``__umulhi``, the math functions) and a
+deterministic scheduler of one cooperative fiber per CUDA thread.  A wrapper
+per kernel and storage type is generated from the operation registry
+(``_ops.KERNELS[name].cuda`` and ``_ops.PARAMS``), so the arguments have the
+order and C types the launch passes, and every launch takes its geometry
+from ``cuda.launch_plan`` (the launch's own grid, block and argument
+list), on one multiprocessor.
+Each kernel runs on small inputs of every row path (warp lanes 1 to 32,
+the warp/block switch at ``cuda.WARP_MAX_K``, rows longer than the
+register cache) in float32, float64 and float16, with NaN, +inf, all -inf
+and half -inf rows, and is compared with the public CPU functions.  Each
+launch runs twice, on its grid and on a single block with warps, lanes and
+blocks in reverse order (so the grid-stride loops run several rows per
+thread), and the two results must agree bit for bit.
+
+What the emulation catches: indexing (the row and element mapping of every
+path, the loop bounds, the idle threads of a partial warp or grid, a read
+or write past the end of an array, which sits right before an inaccessible
+page), the reductions and shuffles (values are exchanged exactly, and a
+shuffle that not every lane of its mask reaches is reported), the barriers
+(each warp runs as far ahead of the others as the barriers let it, so a
+missing ``__syncthreads`` deterministically reads stale shared memory, and a
+barrier that not every thread reaches is reported; the two orders put the
+warp a result depends on once first and once last), the stream mapping
+(noise from key, row id, element and draw), and the argument lists (their
+order and C types are the registry's, checked when the wrappers compile).
+
+What it cannot catch: the GPU memory model (memory here is sequentially
+consistent, blocks run one after another, nothing is cached), real warp
+scheduling and independent thread scheduling (lanes interleave only at
+shuffles and barriers), anything specific to NVRTC (it is not run: its
+diagnostics, its code generation, its default FMA contraction), device libm
+(host libm stands in; the two may differ by an ulp), ``-ftz`` and fast-math
+flags, register pressure, spills, occupancy and launch-bound failures, and
+speed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+import re
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+import gumbel_np as gnp
+from gumbel_np import _ops
+from gumbel_np._random import philox_key
+from gumbel_np.kernels import cuda
+from gumbel_np.kernels.philox import philox_block_array
+
+GXX = shutil.which("g++")
+pytestmark = pytest.mark.skipif(
+    GXX is None,
+    reason="g++ is not on the PATH: cannot build the host emulation of the CUDA kernels",
+)
+
+HOST = Path(__file__).with_name("cuda_host")
+"""The shim (``shim.h``, and the ``cuda_fp16.h`` that stands in for CUDA's)
+and the probe kernels of the emulation itself (``selftest.cu``)."""
+
+CXXFLAGS = (
+    "-std=c++17",
+    "-O1",
+    "-fPIC",
+    "-shared",
+    # Every operation rounds as written on any host, x86-64 (no FMA) or
+    # aarch64 (FMA), as in the Numba kernels the results are compared with.
+    # NVRTC contracts a*b+c into FMAs by default: one of the differences the
+    # emulation leaves out.
+    "-ffp-contract=off",
+    # Each library keeps its own statics (the scheduler, the __shared__
+    # arrays): a broken build must not share them with the good one, which
+    # g++'s default unique binding of function-local statics would do.
+    "-fvisibility=hidden",
+    "-fno-gnu-unique",
+)
+
+F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
+DTYPES = (F32, F64, F16)
+STORAGE = {F32: "float", F64: "double", F16: "__half"}
+"""The template argument (storage type S) of each dtype's kernels."""
+
+REVERSED = 1 | 2 | 4
+"""The second schedule of every launch: warps, lanes and blocks in reverse
+order (``gnp_emu::Schedule`` in shim.h)."""
+
+SEED = 20240611
+KEY = philox_key(SEED, "test")
+"""The Philox key of ``rng=SEED`` in every public function."""
+
+IDS = np.array([0, 1, 2**31 - 1, 2**31, 2**32 + 5, 2**40 + 3, 2**63 - 1, 12345678901, 7], np.int64)
+"""Row ids across both 32-bit words of the counter."""
+
+LONG_ROW = cuda.ROW_BLOCK * 32 + 27
+"""A row past the 16384 elements a block keeps in registers (ROW_BLOCK
+threads x 32 float32 values, rows.cuh and gumbel.cu), so every kernel's
+uncached tail runs in block-per-row mode, and not a whole number of Philox
+blocks."""
+
+ROW_LENGTHS = (1, 2, 3, 5, 16, 31, 33, cuda.WARP_MAX_K, cuda.WARP_MAX_K + 1, 3000, LONG_ROW)
+"""Rows of 1 to 32 lanes, both sides of the warp/block switch, and long rows.
+In warp mode float64 rows of more than 512 elements (and float32 rows of the
+two-array backward kernels) also have uncached tails."""
+
+
+def compute(dtype: np.dtype) -> np.dtype:
+    """The dtype a kernel of ``dtype`` data computes in (float32 for float16)."""
+    return F32 if dtype == F16 else dtype
+
+
+# --------------------------------------------------------------------------
+# Memory that ends at an inaccessible page
+
+PAGE = mmap.PAGESIZE
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+_libc.mprotect.restype = ctypes.c_int
+
+
+class Guarded:
+    """A copy of an array placed right before a page that faults on access,
+    so a kernel that reads or writes past its end stops there.  (Accesses
+    just before its start land in the accessible rest of its first page.)"""
+
+    def __init__(self, a: np.ndarray) -> None:
+        a = np.ascontiguousarray(a)
+        size = -(-a.nbytes // PAGE) * PAGE + PAGE
+        self.map = mmap.mmap(-1, size)
+        base = np.frombuffer(self.map, np.uint8).ctypes.data
+        if _libc.mprotect(base + size - PAGE, PAGE, 0) != 0:  # PROT_NONE
+            raise OSError(ctypes.get_errno(), "mprotect failed")
+        self.end = base + size - PAGE
+        self.start = self.end - a.nbytes
+        self.array = np.frombuffer(self.map, a.dtype, a.size, self.start - base).reshape(a.shape)
+        self.array[...] = a
+
+
+class EmulationError(RuntimeError):
+    """The emulation stopped a launch: a divergent shuffle or barrier, an
+    invalid memory access, an arithmetic fault."""
+
+
+class Library:
+    """A compiled emulation library and its launch entry points."""
+
+    def __init__(self, path: Path) -> None:
+        self.lib = ctypes.CDLL(str(path))
+        self.lib.gnp_emu_error.restype = ctypes.c_char_p
+        self.lib.gnp_emu_fault_address.restype = ctypes.c_size_t
+
+    def call(
+        self,
+        symbol: str,
+        grid: int,
+        block: int,
+        schedule: int,
+        args: list[tuple[str, Any, bool]],
+    ) -> None:
+        """Launch ``symbol`` with ``args``: ``(name, value, is_output)``, where
+        a value is a NumPy array (passed as a guarded copy, and copied back
+        when it is an output), None (a null pointer) or a ctypes scalar."""
+        fn = getattr(self.lib, symbol)
+        fn.restype = ctypes.c_int
+        guarded, passed = [], []
+        for name, value, is_output in args:
+            if isinstance(value, np.ndarray):
+                g = Guarded(value)
+                guarded.append((name, value, is_output, g))
+                passed.append(ctypes.c_void_p(g.start))
+            elif value is None:
+                passed.append(ctypes.c_void_p(0))
+            else:
+                passed.append(value)
+        rc = fn(ctypes.c_uint(grid), ctypes.c_uint(block), ctypes.c_uint(schedule), *passed)
+        if rc != 0:
+            message = self.lib.gnp_emu_error().decode()
+            address = self.lib.gnp_emu_fault_address()
+            for name, _, _, g in guarded:
+                if g.end <= address < g.end + PAGE:
+                    message += f" ({address - g.end} bytes past the end of {name})"
+            raise EmulationError(f"{symbol}: {message}")
+        for name, value, is_output, g in guarded:
+            if is_output:
+                value[...] = g.array
+
+
+# --------------------------------------------------------------------------
+# Building the kernels from the registry
+
+_C_NAMES = {"i64": "long long", "u32": "unsigned int"}
+_SCALARS = {"i64": ctypes.c_longlong, "u32": ctypes.c_uint, "int": ctypes.c_int}
+
+
+def c_type(ctype: str, dtype: np.dtype) -> str:
+    """The C type of a registry ``ctype`` (``const S*``, ``i64``, ...) for ``dtype`` data."""
+    names = {"S": STORAGE[dtype], "T": STORAGE[compute(dtype)], **_C_NAMES}
+    return re.sub(r"\b(S|T|i64|u32)\b", lambda m: names[m.group(1)], ctype)
+
+
+def array_dtype(ctype: str, dtype: np.dtype) -> np.dtype:
+    """The NumPy dtype of a pointer parameter for ``dtype`` data."""
+    base = ctype.replace("const", "").replace("*", "").strip()
+    return {"S": dtype, "T": compute(dtype), "i64": np.dtype(np.int64)}[base]
+
+
+def symbol(name: str, dtype: np.dtype) -> str:
+    return f"emu_{name}_{dtype.name}"
+
+
+def wrappers(names: tuple[str, ...], dtypes: tuple[np.dtype, ...]) -> str:
+    """An ``extern "C"`` launch function per kernel and dtype, with the
+    kernel's CUDA parameters in registry order.  The kernel is taken as a
+    function pointer of exactly the registry's parameter types, so a
+    parameter whose order or C type differs from the kernel's (an ``int``
+    where the kernel takes ``long long``, which a call would convert) fails
+    to compile."""
+    out = []
+    for name in names:
+        params = _ops.KERNELS[name].cuda
+        for dt in dtypes:
+            types = [c_type(_ops.PARAMS[p].ctype, dt) for p in params]
+            decl = ", ".join(f"{t} a_{p}" for t, p in zip(types, params))
+            call = ", ".join(f"a_{p}" for p in params)
+            out.append(
+                f"GNP_EMU_EXPORT int {symbol(name, dt)}(unsigned grid, unsigned block, "
+                f"unsigned schedule, {decl}) {{\n"
+                f"    void (*kernel)({', '.join(types)}) = &{name}<{STORAGE[dt]}>;\n"
+                f"    auto body = [=] {{ kernel({call}); }};\n"
+                "    return gnp_emu::launch_callable(grid, block, schedule, body);\n"
+                "}\n"
+            )
+    return "\n".join(out)
+
+
+def compile_library(build: Path, tag: str, text: str, extra: str = "") -> Path:
+    """``text`` (a CUDA source, verbatim) plus ``extra``, compiled against the shim."""
+    (build / f"{tag}.cu").write_text(text, "utf-8")
+    main = build / f"{tag}_host.cpp"
+    main.write_text(f'#include "shim.h"\n#include "{tag}.cu"\n\n{extra}', "utf-8")
+    lib = build / f"{tag}.so"
+    # HOST first: its cuda_fp16.h replaces CUDA's <cuda_fp16.h>.
+    cmd = [GXX, *CXXFLAGS, f"-I{HOST}", f"-I{build}", "-o", str(lib), str(main)]
+    res = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, f"{' '.join(cmd)} failed:\n{res.stderr}"
+    return lib
+
+
+class Emulator(Library):
+    """The emulated kernels of one build, launched as ``kernels/cuda.py`` launches them."""
+
+    def launch(
+        self,
+        name: str,
+        dtype: np.dtype,
+        values: dict[str, Any],
+        *,
+        sms: int = 1,
+        one_block: bool = False,
+        schedule: int = 0,
+    ) -> None:
+        """Run kernel ``name`` for ``dtype`` data on ``values`` (its array and
+        scalar arguments by parameter name; outputs are written in place).
+
+        The geometry and the derived scalars (``rows``, ``k``, ``nsamples``,
+        ``lanes``, ``per_item``, ``tau_stride``) come from the arrays and the
+        geometry functions of ``kernels/cuda.py`` for ``sms`` multiprocessors;
+        ``one_block`` runs the whole grid-stride loop on one block.
+        """
+        kernel = _ops.KERNELS[name]
+        dtype = np.dtype(dtype)
+        unknown = set(values) - set(kernel.cuda)
+        assert not unknown, f"{name} has no parameters {sorted(unknown)}"
+        data = next(p for p in kernel.cuda if _ops.PARAMS[p].shape == "RK")
+        rows, k = values[data].shape
+        plan = {**values, "rows": rows, "k": k}
+        per_row = [values[p].shape[1] for p in kernel.cuda if _ops.PARAMS[p].shape == "RN"]
+        n = plan["nsamples"] = per_row[0] if per_row else 1
+        if "tau_stride" in kernel.cuda:
+            plan["tau_stride"] = 0 if values["tau"].size == 1 else 1
+        if rows == 0 or n == 0 or (kernel.geometry == "flat" and k == 0):
+            return  # as cuda.launch: nothing to compute
+        # The grid, the block and the argument list of cuda.launch itself.
+        (blocks,), (threads,), argv = cuda.launch_plan(kernel, plan, dtype, sms)
+        shapes = {"RK": (rows, k), "R": (rows,), "RN": (rows, n)}
+        args = []
+        for p, value in zip(kernel.cuda, argv):
+            param = _ops.PARAMS[p]
+            if not param.pointer:
+                args.append((p, _SCALARS[param.ctype](int(value)), False))
+                continue
+            if value is None:
+                assert param.optional, f"{name}: {p} is not optional"
+                args.append((p, None, False))
+                continue
+            want = array_dtype(param.ctype, dtype)
+            assert isinstance(value, np.ndarray) and value.dtype == want, (name, p, want)
+            if param.shape == "1|R":
+                assert value.shape in ((1,), (rows,)), (name, p, value.shape)
+            else:
+                assert value.shape == shapes[param.shape], (name, p, value.shape)
+            args.append((p, value, not param.ctype.startswith("const")))
+        self.call(symbol(name, dtype), 1 if one_block else blocks, threads, schedule, args)
+
+
+SCHEDULES = ((False, 0), (True, REVERSED))
+"""``(one_block, schedule)`` of the launches of every case: the grid of one
+multiprocessor in index order, and a single block in reverse order, whose
+threads then take several rows each."""
+
+
+def emulate(emu: Emulator, name: str, dtype: np.dtype, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` after the launch of ``name`` on each of :data:`SCHEDULES`,
+    whose outputs must agree bit for bit (a row's result does not depend on
+    which thread computes it, nor on the order threads run in)."""
+    kernel = _ops.KERNELS[name]
+    outputs = [
+        p
+        for p in kernel.cuda
+        if _ops.PARAMS[p].pointer
+        and not _ops.PARAMS[p].ctype.startswith("const")
+        and values.get(p) is not None
+    ]
+    runs = []
+    for one_block, schedule in SCHEDULES:
+        run = {**values, **{p: values[p].copy() for p in outputs}}
+        emu.launch(name, dtype, run, one_block=one_block, schedule=schedule)
+        runs.append(run)
+    for run, (one_block, schedule) in zip(runs[1:], SCHEDULES[1:]):
+        for p in outputs:
+            a, b = runs[0][p], run[p]
+            assert a.tobytes() == b.tobytes(), (
+                f"{name} {p}: the launch with one_block={one_block}, schedule={schedule} "
+                f"differs at {np.argwhere(a.view(np.uint8) != b.view(np.uint8))[0]}"
+            )
+    for p in outputs:
+        values[p][...] = runs[0][p]
+    return values
+
+
+# --------------------------------------------------------------------------
+# Inputs, references and comparisons
+
+ROWS = 9
+"""Rows per case: four random rows and five special ones, so that every
+warp-per-row layout (1 to 32 rows a warp) ends with an idle row group, and a
+grid of 32 lanes a row with idle warps."""
+
+
+def logits(dtype: np.dtype, k: int, seed: int) -> np.ndarray:
+    """Four random rows (plain, spread, offset by 60, nearly constant), then a
+    row holding NaN, one holding +inf, one all -inf, one with every other
+    element -inf, and a constant one."""
+    x = np.random.default_rng(seed).normal(size=(ROWS, k))
+    x[1] *= 5.0
+    x[2] += 60.0
+    x[3] *= 0.01
+    x[4, k // 2] = np.nan
+    x[5, (2 * k) // 3] = np.inf
+    x[6] = -np.inf
+    x[7, ::2] = -np.inf
+    x[8] = 0.5
+    return x.astype(dtype)
+
+
+def normal(dtype: np.dtype, shape: Any, seed: int) -> np.ndarray:
+    """Standard normal values (gradients) of ``dtype``."""
+    return np.random.default_rng(seed).normal(size=shape).astype(dtype)
+
+
+def reference_noise(rids: np.ndarray, k: int, draw: int, dtype: np.dtype) -> np.ndarray:
+    """Gumbel noise of the stream (DESIGN section 4) in float64, from the
+    Philox words of ``kernels/philox.py``: ``(len(rids), k)``."""
+    w = cuda._NOISE_WORDS[dtype]
+    nb = -(-k // w)
+    r = np.asarray(rids, np.int64).astype(np.uint64)
+    ctr = np.zeros((r.size, nb, 4), np.uint64)
+    ctr[..., 0] = np.arange(nb, dtype=np.uint64)
+    ctr[..., 1] = np.uint64(draw)
+    ctr[..., 2] = (r & np.uint64(0xFFFFFFFF))[:, None]
+    ctr[..., 3] = (r >> np.uint64(32))[:, None]
+    words = np.empty((r.size * nb, 4), np.uint64)
+    philox_block_array(ctr.reshape(-1, 4), np.array(KEY, np.uint64), 10, words)
+    words = words.reshape(r.size, nb, 4)
+    if w == 4:
+        bits = words.reshape(r.size, -1)[:, :k]
+        u = ((bits >> np.uint64(8)) | np.uint64(1)).astype(np.float64) * 2.0**-24
+    else:
+        hi = words[..., 0::2].reshape(r.size, -1)[:, :k]
+        lo = words[..., 1::2].reshape(r.size, -1)[:, :k]
+        x = (hi << np.uint64(32)) | lo
+        u = ((x >> np.uint64(11)) | np.uint64(1)).astype(np.float64) * 2.0**-53
+    return -np.log(-np.log(u))
+
+
+def tolerance(ref: np.ndarray, scale: np.ndarray, dtype: np.dtype, ulps: float) -> np.ndarray:
+    """The allowed difference from ``ref``: ``ulps`` units of the compute
+    dtype's epsilon times ``scale`` (the magnitude the error is relative to),
+    plus one float16 ulp of ``ref`` when the result is stored as half (the
+    two results round independently to half)."""
+    ct = compute(dtype)
+    fi = np.finfo(ct)
+    with np.errstate(all="ignore"):
+        scale = np.abs(np.asarray(scale, np.float64))
+        allowed = ulps * (float(fi.eps) * scale + float(fi.smallest_subnormal))
+        if dtype == F16:
+            r = np.abs(np.asarray(ref, np.float64)).astype(np.float16)
+            allowed = allowed + np.spacing(r).astype(np.float64)
+    return allowed
+
+
+def check(
+    what: str, got: np.ndarray, ref: np.ndarray, scale: Any, dtype: np.dtype, ulps: float
+) -> None:
+    """``got`` (emulated) against ``ref`` (CPU): NaN and infinities exactly
+    where ``ref`` has them, finite values within :func:`tolerance`."""
+    g = np.asarray(got, np.float64)
+    r = np.broadcast_to(np.asarray(ref, np.float64), g.shape)
+    allowed = np.broadcast_to(tolerance(r, scale, dtype, ulps), g.shape)
+    finite = np.isfinite(g) & np.isfinite(r)
+    with np.errstate(invalid="ignore"):
+        err = np.where(finite, np.abs(g - r), 0.0)
+        bad = (np.isnan(g) != np.isnan(r)) | ((np.isinf(g) | np.isinf(r)) & (g != r))
+        bad |= finite & ~(err <= allowed)
+    if bad.any():
+        i = tuple(int(v) for v in np.argwhere(bad)[0])
+        raise AssertionError(
+            f"{what}: {int(bad.sum())} of {bad.size} values differ from the CPU; first at {i}: "
+            f"emulated {g[i]!r}, CPU {r[i]!r}, allowed difference {allowed[i]:.3g}"
+        )
+
+
+def row_max(a: np.ndarray) -> np.ndarray:
+    """The maximum of each row's finite values (0 for a row without any), as
+    a column: the shift of the softmax family on the rows whose results are
+    finite, and a finite placeholder on the others."""
+    m = np.where(np.isfinite(a), a, -np.inf).max(axis=-1, keepdims=True)
+    return np.where(np.isfinite(m), m, 0.0)
+
+
+ULPS = 16
+"""Tolerance of the float kernels, in ulps of the compute dtype at the
+scale of each result (each case says what the scale is: the result itself
+for softmax, the terms a sum or a difference is made of elsewhere).  The two
+sides perform the same IEEE operations on the same values except for (a) the
+exponentials and logarithms: glibc's here, within 1 ulp, standing in for
+the device's; the CPU kernels' vectorised polynomials, within 2 ulp
+(``kernels/_vmath.py``); (b) the order of the row sums: per-thread partial
+sums and xor butterflies here, the CPU's blocked vector sums there, each
+within a few ulp on these rows; (c) one or two roundings in applying the
+final factor.  Measured over every case: at most 7 ulp (float64
+``logsumexp_bwd``, K = 1024: 3 from (a), the rest from (b) and (c)), 4 or
+less elsewhere; 16 leaves room for other inputs without admitting an
+indexing or reduction error, which is off by far more."""
+
+NOISE_ULPS = 4
+"""Gumbel noise, in ulps of ``max(|G|, 1)`` (as tests/test_cuda_streams.py)."""
+
+
+def one_hot_check(
+    what: str, got: np.ndarray, hard: np.ndarray, soft: np.ndarray, allowed: np.ndarray
+) -> None:
+    """``got`` is the exact one-hot of the CPU's (``hard``), or a NaN row
+    where it is one, except that at a near-tie of the soft sample (the two
+    indices' values within their tolerances) either index may win."""
+    g = np.asarray(got, np.float64)
+    nan_rows = np.isnan(hard).any(axis=-1)
+    assert (np.isnan(g[nan_rows])).all(), f"{what}: a NaN row is not all NaN"
+    assert not np.isnan(g[~nan_rows]).any(), f"{what}: NaN in a valid row"
+    for r in np.flatnonzero(~nan_rows):
+        a, b = int(np.argmax(g[r])), int(np.argmax(hard[r]))
+        assert (g[r] == (np.arange(g.shape[1]) == a)).all(), f"{what}: row {r} is not a one-hot"
+        if a != b:
+            gap = abs(float(soft[r, a]) - float(soft[r, b]))
+            assert gap <= allowed[r, a] + allowed[r, b], (
+                f"{what}: row {r} picks {a}, the CPU {b}, which is no near-tie "
+                f"(soft values {soft[r, a]!r} and {soft[r, b]!r})"
+            )
+
+
+def index_check(
+    what: str, got: np.ndarray, ref: np.ndarray, x: np.ndarray, rids: np.ndarray, dtype: np.dtype
+) -> None:
+    """Sample indices equal to the CPU's except at near-ties of ``z = (x - max
+    x) + G`` (the noise agrees to a few ulp, not bit for bit): there the two
+    indices' ``z`` must agree within 16 ulp of ``max(1, |z|)``."""
+    k = x.shape[1]
+    assert ((got >= 0) & (got < k)).all(), f"{what}: index out of range: {got}"
+    eps = float(np.finfo(compute(dtype)).eps)
+    for r, s in np.argwhere(got != ref):
+        g = reference_noise(rids[r : r + 1], k, int(s), compute(dtype))[0]
+        z = (x[r].astype(np.float64) - float(np.max(x[r]))) + g
+        a, b = z[got[r, s]], z[ref[r, s]]
+        assert abs(a - b) <= 16 * eps * max(1.0, abs(a)), (
+            f"{what}: row {r} draw {s} gives {got[r, s]}, the CPU {ref[r, s]}, "
+            f"which is no near-tie (z = {a!r} and {b!r})"
+        )
+
+
+# --------------------------------------------------------------------------
+# One case per kernel: inputs, the emulated launch, the CPU reference
+
+
+def case_logsumexp_fwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    x = logits(dtype, k, 1)
+    xc = x.astype(compute(dtype))
+    got = emulate(emu, "logsumexp_fwd", dtype, {"x": x, "out_rows": np.full(ROWS, np.nan, dtype)})
+    ref = gnp.logsumexp(xc)
+    with np.errstate(all="ignore"):
+        scale = np.abs(ref) + np.abs(ref - row_max(xc)[:, 0])  # m + log(s): the error of log(s)
+    check("logsumexp_fwd", got["out_rows"], ref, scale, dtype, ULPS)
+
+
+def case_softmax_fwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    x = logits(dtype, k, 2)
+    got = emulate(emu, "softmax_fwd", dtype, {"x": x, "out": np.full(x.shape, np.nan, dtype)})
+    ref = gnp.softmax(x.astype(compute(dtype)))
+    check("softmax_fwd", got["out"], ref, ref, dtype, ULPS)
+
+
+def case_log_softmax_fwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    x = logits(dtype, k, 3)
+    got = emulate(emu, "log_softmax_fwd", dtype, {"x": x, "out": np.full(x.shape, np.nan, dtype)})
+    ref = gnp.log_softmax(x.astype(compute(dtype)))
+    # (x - m) - log(s): the error of log(s) = -max(out) adds to every element.
+    with np.errstate(all="ignore"):
+        scale = np.abs(ref) + np.abs(row_max(ref))
+    check("log_softmax_fwd", got["out"], ref, scale, dtype, ULPS)
+
+
+def case_logsumexp_bwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    x = logits(dtype, k, 4)
+    g = normal(dtype, ROWS, 5)
+    values = {"g_rows": g, "x": x, "out": np.full(x.shape, np.nan, dtype)}
+    got = emulate(emu, "logsumexp_bwd", dtype, values)
+    ct = compute(dtype)
+    ref = gnp.logsumexp_backward(g.astype(ct), x.astype(ct))
+    check("logsumexp_bwd", got["out"], ref, ref, dtype, ULPS)
+
+
+def case_softmax_bwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    ct = compute(dtype)
+    y = gnp.softmax(logits(dtype, k, 6).astype(ct)).astype(dtype)
+    g = normal(dtype, y.shape, 7)
+    values = {"g": g, "y": y, "out": np.full(y.shape, np.nan, dtype)}
+    got = emulate(emu, "softmax_bwd", dtype, values)
+    gc, yc = g.astype(ct), y.astype(ct)
+    ref = gnp.softmax_backward(gc, yc)
+    # y (g - <g, y>): the error of <g, y> is relative to sum |g y|.
+    with np.errstate(all="ignore"):
+        scale = np.abs(yc) * (np.abs(gc) + np.abs(gc * yc).sum(axis=-1, keepdims=True))
+    check("softmax_bwd", got["out"], ref, scale, dtype, ULPS)
+
+
+def case_log_softmax_bwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    ct = compute(dtype)
+    y = gnp.log_softmax(logits(dtype, k, 8).astype(ct)).astype(dtype)
+    g = normal(dtype, y.shape, 9)
+    values = {"g": g, "y": y, "out": np.full(y.shape, np.nan, dtype)}
+    got = emulate(emu, "log_softmax_bwd", dtype, values)
+    gc, yc = g.astype(ct), y.astype(ct)
+    ref = gnp.log_softmax_backward(gc, yc)
+    with np.errstate(all="ignore"):  # g - exp(y) sum(g)
+        scale = np.abs(gc) + np.exp(yc.astype(np.float64)) * np.abs(gc).sum(axis=-1, keepdims=True)
+    check("log_softmax_bwd", got["out"], ref, scale, dtype, ULPS)
+
+
+def case_gumbel_fwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    nd = compute(dtype)  # float16 noise is the float32 stream, rounded
+    for row_ids, draw in ((None, 0), (IDS, 0), (IDS, 7)):
+        values = {
+            "out": np.full((ROWS, k), np.nan, dtype),
+            "k0": KEY[0],
+            "k1": KEY[1],
+            "row_ids": row_ids,
+            "draw": draw,
+        }
+        got = emulate(emu, "gumbel_fwd", dtype, values)
+        if draw == 0:
+            ref = gnp.gumbel((ROWS, k), rng=SEED, dtype=nd, row_ids=row_ids)
+        else:
+            ref = reference_noise(IDS, k, draw, nd)
+        scale = np.maximum(np.abs(ref.astype(np.float64)), 1.0)
+        what = f"gumbel_fwd row_ids={row_ids is not None} draw={draw}"
+        check(what, got["out"], ref, scale, dtype, NOISE_ULPS)
+
+
+def soft_scale(xc: np.ndarray, noise: Any, tau: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The error scale of a Gumbel-Softmax sample ``y = exp((z - max z) / tau) / s``,
+    ``z = (x - max x) + G``: an absolute error in the exponent is a relative
+    error of ``y``, so ``y`` times the magnitudes of the terms of the
+    exponent (those of its element and of the row's maximum) over ``tau``."""
+    with np.errstate(all="ignore"):
+        x = xc.astype(np.float64)
+        g = np.broadcast_to(np.asarray(noise, np.float64), x.shape)
+        d = x - row_max(x)
+        z = d + g
+        mz = np.max(z, axis=-1, keepdims=True)
+        a = np.abs(d) + np.maximum(np.abs(g), 1.0) + np.abs(z)
+        top = np.argmax(np.where(np.isnan(z), -np.inf, z), axis=-1)[:, None]
+        top = np.take_along_axis(a, top, axis=-1)
+        t = tau.astype(np.float64).reshape(-1, 1)
+        s = np.abs(y) * ((a + top) / t + np.abs(z - mz) / t + 1.0)
+        return np.where(y == 0, 0.0, s)
+
+
+def case_gumbel_softmax_fwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    ct = compute(dtype)
+    x = logits(dtype, k, 10)
+    xc = x.astype(ct)
+    taus = np.random.default_rng(11).uniform(0.3, 2.0, ROWS).astype(ct)
+    noise = np.random.default_rng(12).gumbel(size=x.shape).astype(dtype)
+    variants = (
+        # noise_mode, row_ids, one tau per row, hard, out_soft
+        (_ops.NOISE_DRAW, None, False, False, False),
+        (_ops.NOISE_DRAW, IDS, True, True, True),
+        (_ops.NOISE_ARRAY, None, True, False, False),
+        (_ops.NOISE_NONE, None, False, True, False),
+    )
+    for mode, row_ids, per_row, hard, with_soft in variants:
+        what = f"gumbel_softmax_fwd noise_mode={mode} hard={hard}"
+        tau = taus if per_row else np.array([0.7], ct)
+        key = KEY if mode == _ops.NOISE_DRAW else (0, 0)
+        values = {
+            "logits": x,
+            "out": np.full(x.shape, np.nan, dtype),
+            "k0": key[0],
+            "k1": key[1],
+            "row_ids": row_ids,
+            "tau": tau,
+            "noise_mode": mode,
+            "noise": noise if mode == _ops.NOISE_ARRAY else None,
+            "out_soft": np.full(x.shape, np.nan, dtype) if with_soft else None,
+            "hard": int(hard),
+        }
+        got = emulate(emu, "gumbel_softmax_fwd", dtype, values)
+        if mode == _ops.NOISE_DRAW:
+            kw: dict[str, Any] = {"rng": SEED}
+            g = gnp.gumbel(x.shape, rng=SEED, dtype=ct, row_ids=row_ids)
+        elif mode == _ops.NOISE_ARRAY:
+            kw = {"noise": noise.astype(ct)}
+            g = noise
+        else:
+            kw = {"noise": 0}
+            g = 0.0
+        y, y_soft = gnp.gumbel_softmax(
+            xc,
+            tau=tau if per_row else float(tau[0]),
+            hard=hard,
+            row_ids=row_ids,
+            return_soft=True,
+            **kw,
+        )
+        scale = soft_scale(xc, g, np.broadcast_to(tau, ROWS), y_soft)
+        if hard:
+            one_hot_check(what, got["out"], y, y_soft, tolerance(y_soft, scale, ct, ULPS))
+            if with_soft:
+                check(what + " out_soft", got["out_soft"], y_soft, scale, dtype, ULPS)
+        else:
+            check(what, got["out"], y_soft, scale, dtype, ULPS)
+
+
+def case_gumbel_softmax_bwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    ct = compute(dtype)
+    taus = np.random.default_rng(13).uniform(0.3, 2.0, ROWS).astype(ct)
+    y = gnp.gumbel_softmax(logits(dtype, k, 14).astype(ct), tau=taus, rng=SEED).astype(dtype)
+    g = normal(dtype, y.shape, 15)
+    gc, yc = g.astype(ct), y.astype(ct)
+    for per_row, with_dtau in ((False, False), (True, True), (False, True)):
+        what = f"gumbel_softmax_bwd per_row_tau={per_row}"
+        tau = taus if per_row else np.array([0.7], ct)
+        values = {
+            "g": g,
+            "y": y,
+            "tau": tau,
+            "out": np.full(y.shape, np.nan, dtype),
+            "dtau": np.full(ROWS, np.nan, ct) if with_dtau else None,
+        }
+        got = emulate(emu, "gumbel_softmax_bwd", dtype, values)
+        tau_rows = np.broadcast_to(tau, ROWS).copy()
+        dl, dt = gnp.gumbel_softmax_backward(gc, yc, tau=tau_rows, tau_grad=True)
+        with np.errstate(all="ignore"):
+            t = tau_rows.astype(np.float64)[:, None]
+            scale = np.abs(yc) * (np.abs(gc) + np.abs(gc * yc).sum(axis=-1, keepdims=True)) / t
+            logs = np.where(yc != 0, np.abs(np.log(np.abs(yc.astype(np.float64)))), 0.0)
+            dt_scale = ((scale + np.abs(dl)) * logs).sum(axis=-1)
+        check(what, got["out"], dl, scale, dtype, ULPS)
+        if with_dtau:
+            check(what + " dtau", got["dtau"], dt, dt_scale, ct, ULPS)
+
+
+def case_categorical_fwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    ct = compute(dtype)
+    x = logits(dtype, k, 16)
+    # Draws per row, row ids, rows: one run per row, and (for a single row or
+    # warp-per-row rows) draws split into runs of several, the last partial.
+    variants = ((1, None, ROWS), (5, IDS, ROWS), (11, None, ROWS), (5, None, 1))
+    for nsamples, row_ids, rows in variants:
+        xs = x[:rows]
+        ids = None if row_ids is None else row_ids[:rows]
+        values = {
+            "logits": xs,
+            "samples": np.full((rows, nsamples), -2, np.int64),
+            "k0": KEY[0],
+            "k1": KEY[1],
+            "row_ids": ids,
+        }
+        got = emulate(emu, "categorical_fwd", dtype, values)["samples"]
+        xc = xs.astype(ct)
+        rids = np.arange(rows) if ids is None else ids
+        valid = np.isfinite(np.max(xc, axis=-1))
+        what = f"categorical_fwd nsamples={nsamples} rows={rows}"
+        assert (got[~valid] == -1).all(), f"{what}: rows without a distribution: {got[~valid]}"
+        ref = gnp.categorical(xc[valid], num_samples=nsamples, rng=SEED, row_ids=rids[valid])
+        index_check(what, got[valid], ref, xc[valid], rids[valid], dtype)
+
+
+CASES: dict[str, Callable[[Emulator, np.dtype, int], None]] = {
+    "logsumexp_fwd": case_logsumexp_fwd,
+    "softmax_fwd": case_softmax_fwd,
+    "log_softmax_fwd": case_log_softmax_fwd,
+    "logsumexp_bwd": case_logsumexp_bwd,
+    "softmax_bwd": case_softmax_bwd,
+    "log_softmax_bwd": case_log_softmax_bwd,
+    "gumbel_fwd": case_gumbel_fwd,
+    "gumbel_softmax_fwd": case_gumbel_softmax_fwd,
+    "gumbel_softmax_bwd": case_gumbel_softmax_bwd,
+    "categorical_fwd": case_categorical_fwd,
+}
+"""The comparison with the CPU of each kernel, by name."""
+
+
+# --------------------------------------------------------------------------
+# Deliberately broken kernels: the comparison must fail on each
+
+BREAKAGES = {
+    # id: (stem, text, replacement, kernel, dtype, row length, expected failure)
+    "barrier-before-reading-partials": (
+        "softmax",
+        "        if (lane == 0) partial[warp] = v;\n        __syncthreads();\n",
+        "        if (lane == 0) partial[warp] = v;\n",
+        "softmax_fwd", F32, 3000, AssertionError,
+    ),
+    "barrier-before-writing-partials": (
+        "softmax",
+        "        __syncthreads();  // the previous reduction's reads are done\n",
+        "",
+        "logsumexp_fwd", F64, cuda.WARP_MAX_K + 1, AssertionError,
+    ),
+    "shuffle-lane-mask": (
+        "gumbel",
+        "float shfl_xor(float v, int o) {\n    return __shfl_xor_sync(0xffffffffu, v, o);",
+        "float shfl_xor(float v, int o) {\n    return __shfl_xor_sync(0xffffffffu, v, o & 15);",
+        "gumbel_softmax_fwd", F32, 1024, AssertionError,
+    ),
+    "last-row-taken-for-idle": (
+        "softmax",
+        "const i64 kr = r < rows ? k : 0;  // an idle thread still joins the reductions",
+        "const i64 kr = r + 1 < rows ? k : 0;  // an idle thread still joins the reductions",
+        "softmax_fwd", F16, 33, AssertionError,
+    ),
+    "tail-loop-stops-one-short": (
+        "softmax",
+        "        for (i64 j = tail; j < kr; j += g.width) {\n"
+        "            outr[j] = St::store((St::load(xr[j]) - m) - ls);",
+        "        for (i64 j = tail; j + 1 < kr; j += g.width) {\n"
+        "            outr[j] = St::store((St::load(xr[j]) - m) - ls);",
+        "log_softmax_fwd", F64, cuda.WARP_MAX_K, AssertionError,
+    ),
+    "idle-threads-skip-the-reductions": (
+        "softmax",
+        "const i64 kr = r < rows ? k : 0;  // an idle thread still joins the reductions",
+        "if (r >= rows) break;\n        const i64 kr = k;",
+        "softmax_fwd", F32, 16, EmulationError,
+    ),
+}
+"""Breakages the emulation must detect: a missing barrier (each of the two
+in the block reduction: stale partial sums are read, or overwritten before
+the other warps have read them, which the comparison with the CPU or the
+disagreement of the two schedules shows), a wrong shuffle lane mask (the
+widest butterfly step exchanges nothing), an off-by-one in the row bound and
+in a tail loop (values left unwritten), and idle threads that leave the
+reductions (a divergent shuffle, which the emulation reports)."""
+
+
+# --------------------------------------------------------------------------
+# Fixtures
+
+STEMS: dict[str, tuple[str, ...]] = {
+    stem: tuple(name for name, kernel in _ops.KERNELS.items() if kernel.stem == stem)
+    for stem in dict.fromkeys(kernel.stem for kernel in _ops.KERNELS.values())
+}
+"""The registry's kernels by source file (``<stem>.cu``)."""
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory) -> dict[str, Path]:
+    """Every library of this module, compiled in parallel: the two kernel
+    sources (all kernels, all dtypes), each breakage (its kernel and dtype
+    only) and the emulation's own probes."""
+    build = tmp_path_factory.mktemp("cuda_host")
+    jobs: dict[str, tuple[str, str]] = {}
+    for stem, names in STEMS.items():
+        jobs[stem] = (cuda.source(stem), wrappers(names, DTYPES))
+    for bid, (stem, old, new, name, dt, _, _) in BREAKAGES.items():
+        text = cuda.source(stem)
+        assert text.count(old) == 1, f"breakage {bid}: the text to break is not in {stem}.cu once"
+        jobs[bid] = (text.replace(old, new), wrappers((name,), (dt,)))
+    jobs["selftest"] = ((HOST / "selftest.cu").read_text("utf-8"), "")
+    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+        futures = {tag: pool.submit(compile_library, build, tag, *job) for tag, job in jobs.items()}
+        return {tag: f.result() for tag, f in futures.items()}
+
+
+@pytest.fixture(scope="module")
+def emulators(builds) -> dict[str, Emulator]:
+    return {stem: Emulator(builds[stem]) for stem in STEMS}
+
+
+# --------------------------------------------------------------------------
+# The kernels against the CPU
+
+
+@pytest.mark.parametrize("k", ROW_LENGTHS, ids=lambda k: f"k{k}")
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.name)
+@pytest.mark.parametrize("name", tuple(_ops.KERNELS))
+def test_kernel_matches_cpu(emulators, name, dtype, k):
+    case = CASES.get(name)
+    assert case is not None, f"{name}: a registered kernel without a CPU comparison in CASES"
+    case(emulators[_ops.KERNELS[name].stem], dtype, k)
+
+
+def test_emulated_instances_are_those_nvrtc_compiles():
+    for name, kernel in _ops.KERNELS.items():
+        for dt in DTYPES:
+            assert f"{name}<{STORAGE[dt]}>" in cuda.NAME_EXPRESSIONS[kernel.stem]
+
+
+@pytest.mark.parametrize("k", (5, cuda.WARP_MAX_K + 1), ids=lambda k: f"k{k}")
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.name)
+@pytest.mark.parametrize("name", tuple(_ops.KERNELS))
+def test_kernel_writes_its_outputs(emulators, name, dtype, k):
+    # Every registry kernel, compared with the CPU or not yet, on arguments
+    # made from its parameter records alone: positive values in every input
+    # array, optional inputs absent, scalars 0 where the launch does not
+    # derive them.  It must finish without an emulation error, agree with
+    # itself on both schedules and write every element of its required
+    # outputs.
+    kernel = _ops.KERNELS[name]
+    rng = np.random.default_rng(17)
+    rows = 3
+    shapes = {"RK": (rows, k), "R": (rows,), "RN": (rows, 4), "1|R": (rows,)}
+    values: dict[str, Any] = {}
+    required = []
+    for p in kernel.cuda:
+        param = _ops.PARAMS[p]
+        if not param.pointer:
+            if p not in ("rows", "k", "nsamples", "lanes", "per_item", "tau_stride"):
+                values[p] = 0
+            continue
+        dt = array_dtype(param.ctype, dtype)
+        const = param.ctype.startswith("const")
+        if const and param.optional:
+            values[p] = None
+        elif const:
+            values[p] = (
+                rng.integers(0, k, shapes[param.shape]) if dt.kind == "i"
+                else rng.uniform(0.05, 1.0, shapes[param.shape]).astype(dt)
+            )
+        else:
+            values[p] = np.full(shapes[param.shape], -2 if dt.kind == "i" else np.nan, dt)
+            if not param.optional:
+                required.append(p)
+    got = emulate(emulators[kernel.stem], name, dtype, values)
+    for p in required:
+        unwritten = (got[p] == -2) if got[p].dtype.kind == "i" else np.isnan(got[p])
+        assert not unwritten.any(), f"{name} leaves {p}{tuple(np.argwhere(unwritten)[0])} unwritten"
+
+
+@pytest.mark.parametrize("breakage", tuple(BREAKAGES))
+def test_broken_kernel_is_detected(builds, monkeypatch, breakage):
+    _, _, _, name, dtype, k, expected = BREAKAGES[breakage]
+    emu = Emulator(builds[breakage])
+    with pytest.raises(expected):
+        CASES[name](emu, dtype, k)
+    if expected is AssertionError:
+        # More than a disagreement of the schedules: on one of them at least,
+        # the broken kernel's results differ from the CPU's.
+        mismatches = 0
+        for schedule in SCHEDULES:
+            monkeypatch.setitem(globals(), "SCHEDULES", (schedule,))
+            try:
+                CASES[name](emu, dtype, k)
+            except AssertionError as exc:
+                assert "CPU" in str(exc) or "unwritten" in str(exc), exc
+                mismatches += 1
+        assert mismatches >= 1
+
+
+# --------------------------------------------------------------------------
+# The emulation itself
+
+
+@pytest.fixture(scope="module")
+def probes(builds) -> Library:
+    return Library(builds["selftest"])
+
+
+def test_shuffle_lane_selection(probes):
+    masks = [1, 2, 3, 4, 8, 16, 31, 0, 5, 12, 17]
+    widths = [32, 16, 8, 4, 2, 1]
+    cases = [(m, w) for m in masks for w in widths]
+    grid, block = 2, 64
+    n = grid * block
+    out = np.full(len(cases) * n, -1, np.int32)
+    args = [
+        ("masks", np.array([m for m, _ in cases], np.int32), False),
+        ("widths", np.array([w for _, w in cases], np.int32), False),
+        ("cases", ctypes.c_int(len(cases)), False),
+        ("out", out, True),
+    ]
+    probes.call("probe_shuffle_probe", grid, block, 0, args)
+    t = np.arange(n)
+    value = 1000 * (t // block) + t % block
+    lane = t % 32
+    for c, (m, w) in enumerate(cases):
+        # CUDA: lane ^ laneMask within the warp, except that a source in a
+        # later group of `width` lanes gives the lane its own value.
+        src = lane ^ m
+        own = src // w > lane // w
+        want = np.where(own, value, value - lane + src)
+        assert (out[c * n : (c + 1) * n] == want).all(), (m, w)
+
+
+def test_shuffle_moves_every_bit(probes):
+    n = 64
+    rng = np.random.default_rng(0)
+    d = rng.normal(size=n)
+    d[:6] = [np.nan, -0.0, np.inf, 5e-324, -np.inf, np.finfo(np.float64).max]
+    d.view(np.uint64)[6] = 0x7FF0000000000123  # a NaN payload
+    i = rng.integers(-(2**63), 2**63 - 1, n, dtype=np.int64)
+    i[:2] = [-(2**63), 2**63 - 1]
+    h = rng.integers(0, 2**16, n, dtype=np.uint16)
+    od, oi, oh = np.zeros(n), np.zeros(n, np.int64), np.zeros(n, np.uint16)
+    args = [("d", d, False), ("i", i, False), ("h", h, False)]
+    args += [("od", od, True), ("oi", oi, True), ("oh", oh, True)]
+    probes.call("probe_shuffle_wide", 1, n, 0, args)
+    lane = np.arange(n) % 32
+    base = np.arange(n) - lane
+    assert (od.view(np.uint64) == d.view(np.uint64)[base + (lane ^ 5)]).all()
+    assert (oi == i[base + (lane ^ 17)]).all()
+    assert (oh == h[base + (lane ^ 3)]).all()
+
+
+def test_barrier_orders_shared_memory(probes):
+    grid, block = 3, 512
+    t = np.arange(grid * block)
+    b, tid = t // block, t % block
+    want = 3 * ((tid + 37) % block) + 1 + 7 * b
+    for schedule in (0, REVERSED):
+        out = np.zeros(grid * block, np.int32)
+        with_barrier = [("out", out, True), ("with_barrier", ctypes.c_int(1), False)]
+        probes.call("probe_barrier_probe", grid, block, schedule, with_barrier)
+        assert (out == want).all()
+        # Without the barrier, a warp reads the shared array before the warps
+        # after it have written it: the race shows, on every schedule.
+        out[:] = 0
+        without = [("out", out, True), ("with_barrier", ctypes.c_int(0), False)]
+        probes.call("probe_barrier_probe", grid, block, schedule, without)
+        assert (out != want).sum() >= 32 * grid
+
+
+def test_built_in_variables(probes):
+    grid, block = 3, 96
+    out = np.zeros(4 * grid * block, np.uint32)
+    probes.call("probe_indices", grid, block, REVERSED, [("out", out, True)])
+    t = np.arange(grid * block)
+    want = np.stack([t % block, t // block, np.full_like(t, block), np.full_like(t, grid)], axis=1)
+    assert (out.reshape(-1, 4) == want).all()
+
+
+@pytest.mark.parametrize(
+    "probe, message",
+    [
+        ("divergent_barrier", "divergent barrier"),
+        ("divergent_shuffle", "divergent shuffle"),
+        ("one_past_the_end", "invalid memory access at .* \\(0 bytes past the end of out\\)"),
+    ],
+)
+def test_faults_are_reported(probes, probe, message):
+    with pytest.raises(EmulationError, match=message):
+        probes.call(f"probe_{probe}", 2, 64, 0, [("out", np.zeros(128, np.int32), True)])
+
+
+def test_division_by_zero_is_reported(probes):
+    out = np.zeros(64, np.int32)
+    probes.call("probe_divide", 1, 64, 0, [("out", out, True), ("d", ctypes.c_int(4), False)])
+    assert (out == 25).all()
+    with pytest.raises(EmulationError, match="arithmetic fault"):
+        probes.call("probe_divide", 1, 64, 0, [("out", out, True), ("d", ctypes.c_int(0), False)])
+
+
+def test_half_conversions_match_numpy(probes):
+    lib = probes.lib
+    argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong)
+    lib.half_to_float.argtypes = lib.float_to_half.argtypes = argtypes
+    # Every half to float.
+    h = np.arange(2**16, dtype=np.uint32).astype(np.uint16)
+    f = np.empty(h.size, np.float32)
+    lib.half_to_float(h.ctypes.data, f.ctypes.data, h.size)
+    want = h.view(np.float16).astype(np.float32)
+    assert (np.isnan(f) == np.isnan(want)).all()
+    assert (f.view(np.uint32) == want.view(np.uint32))[~np.isnan(want)].all()
+    # Float to half, round to nearest even with subnormals: every half, the
+    # midpoints between neighbours and the floats next to them, overflow
+    # edges, and random bit patterns.
+    finite = want[np.isfinite(want)].astype(np.float64)
+    finite.sort()
+    mids = ((finite[1:] + finite[:-1]) / 2).astype(np.float32)
+    up, down = np.float32(np.inf), np.float32(-np.inf)
+    near = np.concatenate([mids, np.nextafter(mids, up), np.nextafter(mids, down)])
+    edges = [65504, 65519.996, 65520, 65536, 1e30, 2.0**-24, 2.0**-25, 1.5 * 2.0**-25, 1e-45]
+    edges = np.array(edges, np.float32)
+    rand = np.random.default_rng(1).integers(0, 2**32, 200_000, dtype=np.uint64)
+    rand = rand.astype(np.uint32).view(np.float32)
+    specials = np.array([np.inf, -np.inf, np.nan], np.float32)
+    x = np.concatenate([want, near, edges, -edges, rand, specials])
+    got = np.empty(x.size, np.uint16)
+    lib.float_to_half(x.ctypes.data, got.ctypes.data, x.size)
+    with np.errstate(over="ignore"):
+        ref = x.astype(np.float16)
+    nan = np.isnan(x)
+    assert (got[nan] == 0x7FFF).all()  # the canonical NaN of cvt.rn.f16.f32
+    assert (got[~nan] == ref.view(np.uint16)[~nan]).all()
