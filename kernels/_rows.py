@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
+NOISE_DRAW, NOISE_ARRAY, NOISE_NONE = 0, 1, 2
+"""The ``noise_mode`` of the Gumbel-Softmax kernels: draw the noise from the
+key, read it from the ``noise`` array, or add none (the numbers of
+``gumbel_np._ops`` and of ``gnp::NOISE_*`` in ``rows.cuh``)."""
+
 from ._jit import (
     bits_float,
     float_bits,

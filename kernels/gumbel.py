@@ -18,6 +18,8 @@ import numpy as np
 from ._jit import by_type, helper, maximum, part, row_kernel, select, wide_vectors
 from ._vmath import vexp_shifted, vlog, vlog_pos
 from ._rows import (
+    NOISE_ARRAY,
+    NOISE_DRAW,
     column_block,
     column_max,
     from_columns,
@@ -266,8 +268,9 @@ def gumbel_softmax_fwd(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mode, nois
     """Gumbel-Softmax of rows ``r0 <= r < r1``.
 
     ``z = (x - max x) + G``, ``y = softmax(z / tau)`` computed as
-    ``exp((z - max z) * (1 / tau)) / sum``.  ``noise_mode``: 0 draws ``G`` from
-    the key (draw index 0), 1 reads it from ``noise``, 2 uses no noise.  With
+    ``exp((z - max z) * (1 / tau)) / sum``.  ``noise_mode``: ``NOISE_DRAW``
+    draws ``G`` from the key (draw index 0), ``NOISE_ARRAY`` reads it from
+    ``noise``, ``NOISE_NONE`` uses no noise (``_rows.py``).  With
     ``hard`` the output is the one-hot of the lowest index of ``max y`` (a NaN
     row for a NaN row) and ``y`` goes to ``out_soft`` when that is not empty.
     """
@@ -289,7 +292,7 @@ def _gumbel_softmax_columns(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mode,
     f = np.empty(rows, x.dtype)
     s = np.empty(rows, x.dtype)
     one = x.dtype.type(1)
-    if noise_mode == 0:
+    if noise_mode == NOISE_DRAW:
         words = word_scratch(z, (k + 3) * rows)
         philox_columns(words, k, r0, r1, k0, k1, np.uint64(0), row_ids)
         for j in range(k):
@@ -297,7 +300,7 @@ def _gumbel_softmax_columns(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mode,
             w = words[j * rows : (j + 1) * rows]
             for r in range(rows):
                 c[r] = (c[r] - m[r]) + gumbel_of(w[r])
-    elif noise_mode == 1:
+    elif noise_mode == NOISE_ARRAY:
         nc = np.empty(rows * k, x.dtype)
         to_columns(noise[r0 * k : r1 * k], nc, k, rows)
         for j in range(k):
@@ -388,13 +391,13 @@ def _gumbel_softmax_long_rows(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mod
         orow = out[r * k : (r + 1) * k]
         m = row_max(xr)
         mz = x.dtype.type(-np.inf)
-        if noise_mode == 0:
+        if noise_mode == NOISE_DRAW:
             philox_words(words, 0, k, k0, k1, np.uint64(0), row_id(row_ids, r))
             for j in range(k):
                 z = (xr[j] - m) + gumbel_of(words[j])
                 orow[j] = z
                 mz = maximum(mz, z)
-        elif noise_mode == 1:
+        elif noise_mode == NOISE_ARRAY:
             nr = noise[r * k : (r + 1) * k]
             for j in range(k):
                 z = (xr[j] - m) + nr[j]

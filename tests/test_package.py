@@ -138,3 +138,16 @@ def test_installed_wheel_carries_the_kernels(tmp_path):
     assert init.startswith(str(site)) and kinit.startswith(str(site))
     assert sorted(cuda) == sources and all(n > 0 for n in cuda.values())
     assert y == [0.5, 0.5] and has_cpu
+
+
+def test_noise_modes_agree():
+    """The registry, the Numba kernels and (in test_cuda_loader.py) the CUDA
+    header give the noise modes the same numbers."""
+    from gumbel_np import _ops
+    from gumbel_np.kernels import _rows
+
+    assert (_rows.NOISE_DRAW, _rows.NOISE_ARRAY, _rows.NOISE_NONE) == (
+        _ops.NOISE_DRAW,
+        _ops.NOISE_ARRAY,
+        _ops.NOISE_NONE,
+    )
