@@ -301,10 +301,10 @@ def check_tau(xp: Any, tau: Any, lay: Rows, dtype: np.dtype, func: str) -> tuple
     """
     if np.dtype(dtype) == np.float16:
         dtype = np.dtype(np.float32)  # half data computes in float32
-    if xp is np:
-        t = scalar_tau(tau, dtype)
-        if t is not None:
-            return t, ()
+    t = scalar_tau(tau, dtype)
+    if t is not None:
+        # On the GPU a fill, not a copy: no wait for the device.
+        return (t if xp is np else xp.full(1, float(t[0]), t.dtype)), ()
     t = as_array(xp, tau, func, "tau")
     if t.dtype.kind not in "iuf":
         raise TypeError(f"{func}: tau must be a real number or array, not {tau!r}"

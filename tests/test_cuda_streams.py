@@ -61,3 +61,34 @@ def test_gumbel_softmax_matches_cpu(cupy, dtype):
             assert (cpu != gpu).any(axis=-1).sum() <= 1
         else:
             np.testing.assert_allclose(gpu, cpu, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-7)
+
+
+def test_float32_subnormals_flush_on_the_gpu(cupy):
+    """Documented GPU behaviour (README, "GPU"): CuPy's RawModule compiles
+    with flush-to-zero, so a float32 result that is subnormal on the CPU is 0
+    on the GPU; float64 keeps its subnormals on both."""
+    x = np.array([0.0, -90.0], np.float32)
+    cpu = gnp.softmax(x)
+    assert 0 < cpu[1] < np.finfo(np.float32).tiny
+    assert cupy.asnumpy(gnp.softmax(cupy.asarray(x)))[1] == 0
+    x64 = np.array([0.0, -720.0])
+    assert cupy.asnumpy(gnp.softmax(cupy.asarray(x64)))[1] == gnp.softmax(x64)[1] > 0
+
+
+def test_a_call_runs_on_its_arrays_device(cupy):
+    """The result lies on the device of the inputs, whatever the current
+    device; arrays on two devices are refused."""
+    n = cupy.cuda.runtime.getDeviceCount()
+    last = n - 1
+    with cupy.cuda.Device(last):
+        x = cupy.asarray(np.random.default_rng(0).normal(size=(4, 9)))
+    with cupy.cuda.Device(0):
+        y = gnp.softmax(x)
+        g = gnp.gumbel((2, 3), rng=1, like=x)
+    assert y.device.id == last and g.device.id == last
+    np.testing.assert_allclose(cupy.asnumpy(y), gnp.softmax(cupy.asnumpy(x)), rtol=1e-12)
+    if n > 1:
+        with cupy.cuda.Device(0):
+            other = cupy.ones((4, 9))
+        with pytest.raises(ValueError, match="softmax_backward: the arrays lie on different CUDA devices"):
+            gnp.softmax_backward(other, y)
