@@ -16,18 +16,22 @@ import numba
 import numpy as np
 
 from ._jit import by_type, helper, maximum, part, row_kernel, select, wide_vectors
-from ._vmath import vexp_shifted, vlog, vlog_pos
+from ._vmath import vlog, vlog_pos
 from ._rows import (
     NOISE_ARRAY,
     NOISE_DRAW,
     column_block,
     column_max,
+    first_index_of,
     from_columns,
     row_dot,
     row_max,
     row_sum,
-    scale_columns,
+    one_hot_columns,
+    one_hot_row,
     shift_columns,
+    softmax_columns,
+    softmax_row,
     to_columns,
 )
 from .philox import philox4x32_10, uniform_f32, uniform_f64
@@ -243,16 +247,6 @@ def inverse_taus(tau, r0, f):
             f[r] = one / tr[r]
 
 
-@helper
-def first_index_of(z, v):
-    """Lowest ``j`` with ``z[j] == v``, or ``z.size`` if none (``v`` NaN)."""
-    k = z.size
-    a = k
-    for j in range(k):
-        a = min(a, select(z[j] == v, np.int64(j), np.int64(k)))
-    return a
-
-
 @row_kernel
 def gumbel_fwd(r0, r1, out, k, k0, k1, draw, row_ids):
     """Standard Gumbel noise of rows ``r0 <= r < r1`` into ``out`` (flat, rows x k)."""
@@ -312,69 +306,31 @@ def _gumbel_softmax_columns(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mode,
         shift_columns(z, k, rows, m)
     column_max(z, k, rows, m)
     inverse_taus(tau, r0, f)
-    for r in range(rows):
-        s[r] = x.dtype.type(0)
     for j in range(k):
         c = z[j * rows : (j + 1) * rows]
         for r in range(rows):
-            e = vexp_shifted((c[r] - m[r]) * f[r])
-            c[r] = e
-            s[r] += e
+            c[r] = (c[r] - m[r]) * f[r]
     for r in range(rows):
-        s[r] = one / s[r]
-    scale_columns(z, k, rows, s)
+        m[r] = x.dtype.type(0)
+        s[r] = one
+    softmax_columns(z, k, rows, m, s)
     if not hard:
         from_columns(z, out[r0 * k : r1 * k], k, rows)
         return
     if out_soft.size > 0:
         from_columns(z, out_soft[r0 * k : r1 * k], k, rows)
-    column_max(z, k, rows, m)
-    first = np.empty(rows, np.int32)
-    for r in range(rows):
-        first[r] = np.int32(k)
-    for j in range(k - 1, -1, -1):
-        c = z[j * rows : (j + 1) * rows]
-        for r in range(rows):
-            first[r] = select(c[r] == m[r], np.int32(j), first[r])
-    ob = out[r0 * k : r1 * k]
-    for j in range(k):
-        oj = ob[j:]
-        for r in range(rows):
-            fill = m[r] - m[r]
-            oj[r * k] = select(first[r] == j, fill + one, fill)
+    one_hot_columns(z, k, rows, m, out[r0 * k : r1 * k])
 
 
 @helper
-def _normalise_row(orow, out_soft, o, hard):
-    """``orow /= sum(orow)``; with ``hard``, the soft row to ``out_soft[o:]``
-    (when not empty) and the one-hot of its first maximum into ``orow`` (a NaN
-    row for a NaN row)."""
-    k = orow.size
-    c = orow.dtype.type(1) / row_sum(orow)
-    for j in range(k):
-        orow[j] *= c
-    if hard:
-        if out_soft.size > 0:
-            srow = out_soft[o : o + k]
-            for j in range(k):
-                srow[j] = orow[j]
-        my, a = _first_maximum(orow)
-        fill = my - my
-        for j in range(k):
-            orow[j] = fill
-        if a < k:
-            orow[a] = fill + 1
-
-
-@part
-def _first_maximum(orow):
-    """The maximum of a row and the lowest index holding it (``orow.size`` for
-    a NaN row), compiled on its own: in a function that then writes the row,
-    LLVM kept both loops scalar (hard Gumbel-Softmax, K = 1024: 0.42 against
-    1.0 ns per value for the one-hot step)."""
-    wide_vectors()
-    my = row_max(orow)
-    return my, first_index_of(orow, my)
+def _harden_row(orow, out_soft, o):
+    """The soft row to ``out_soft[o:]`` (when not empty), and the one-hot of
+    its first maximum into ``orow``."""
+    if out_soft.size > 0:
+        srow = out_soft[o : o + orow.size]
+        for j in range(orow.size):
+            srow[j] = orow[j]
+    one_hot_row(orow)
 
 
 @part
@@ -408,10 +364,9 @@ def _gumbel_softmax_long_rows(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mod
                 z = xr[j] - m
                 orow[j] = z
                 mz = maximum(mz, z)
-        it = inverse_tau(tau, r)
-        for j in range(k):
-            orow[j] = vexp_shifted((orow[j] - mz) * it)
-        _normalise_row(orow, out_soft, r * k, hard)
+        softmax_row(orow, orow, mz, inverse_tau(tau, r), x.dtype.type(1))
+        if hard:
+            _harden_row(orow, out_soft, r * k)
 
 
 @row_kernel

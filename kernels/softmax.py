@@ -32,8 +32,9 @@ from ._rows import (
     row_dot,
     row_max,
     row_sum,
-    scale_columns,
     shift_columns,
+    softmax_columns,
+    softmax_row,
 )
 from ._vmath import vexp, vexp_shifted, vexp_term, vlog
 
@@ -152,20 +153,6 @@ float32, one thread: 0.33 ns per value for each transposition against about
 3 ns per value for the row-wise block."""
 
 
-@helper
-def exp_shifted_columns(xc, k, rows, m, s):
-    """``xc = exp(xc - m[r])`` in column order, and ``s[r]`` = the row sums
-    (added over ``j`` in order)."""
-    for r in range(rows):
-        s[r] = xc.dtype.type(0)
-    for j in range(k):
-        c = xc[j * rows : (j + 1) * rows]
-        for r in range(rows):
-            e = vexp_shifted(c[r] - m[r])
-            c[r] = e
-            s[r] += e
-
-
 @part
 def _softmax_columns(r0, r1, x, out, k, scale):
     """The column-order path of :func:`softmax_fwd` (rows shorter than
@@ -173,16 +160,8 @@ def _softmax_columns(r0, r1, x, out, k, scale):
     wide_vectors()
     rows = r1 - r0
     xc, m = column_block(x, r0, r1, k)
-    s = np.empty(rows, x.dtype)
-    exp_shifted_columns(xc, k, rows, m, s)
-    if scale.size > 0:
-        sc = scale[r0:r1]
-        for r in range(rows):
-            s[r] = sc[r] / s[r]
-    else:
-        for r in range(rows):
-            s[r] = x.dtype.type(1) / s[r]
-    scale_columns(xc, k, rows, s)
+    num = scale[r0:r1].copy() if scale.size > 0 else np.ones(rows, x.dtype)
+    softmax_columns(xc, k, rows, m, num)
     from_columns(xc, out[r0 * k : r1 * k], k, rows)
 
 
@@ -194,15 +173,11 @@ def softmax_fwd(r0, r1, x, out, k, scale):
         _softmax_columns(r0, r1, x, out, k, scale)
         return
     if k >= LONG_ROW:
+        one = x.dtype.type(1)
         for r in range(r0, r1):
             xr = x[r * k : (r + 1) * k]
-            orow = out[r * k : (r + 1) * k]
-            m = row_max(xr)
-            for j in range(k):
-                orow[j] = vexp_shifted(xr[j] - m)
-            c = (scale[r] if scale.size > 0 else out.dtype.type(1)) / row_sum(orow)
-            for j in range(k):
-                orow[j] *= c
+            num = scale[r] if scale.size > 0 else one
+            softmax_row(xr, out[r * k : (r + 1) * k], row_max(xr), one, num)
         return
     xb = x[r0 * k : r1 * k]
     ob = out[r0 * k : r1 * k]
