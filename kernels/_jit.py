@@ -20,7 +20,7 @@ Decisions, with the measurement behind them (2-core AVX-512 x86, Numba 0.68):
   sum stays scalar (about 8x slower on a 1024-float row).  The flag is kept off
   the polynomial log/exp, where reassociation would break the Cody-Waite
   argument reduction.
-* Row maxima are taken on the float bits (``softmax.row_max``): three integer
+* Row maxima are taken on the float bits (``_rows.row_max``): three integer
   reductions, which vectorise, where Numba's builtin ``max()`` plus a
   separate NaN flag stays scalar.  The ``llvm.maximum`` intrinsic
   (:data:`maximum`, NaN-propagating) serves the column-order paths.
