@@ -314,8 +314,8 @@ def run(op: Op, arrays: tuple[Any, ...], axis: Any, out: Any, **opts: Any) -> An
     rest on the device of the arrays (:func:`_call`).
     """
     func = op.name
-    if op.result != "noise" and out is None and type(axis) is int and axis == -1:
-        res = _small_call(op, arrays, opts)
+    if op.result != "noise" and type(axis) is int and axis == -1:
+        res = _small_call(op, arrays, out, opts)
         if res is not None:
             return res
     for f in op.flags:
@@ -339,16 +339,18 @@ SMALL_CALL = 1 << 16
 """Calls on at most this many elements take :func:`_small_call` when they
 can."""
 
-_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+_F32, _F64, _I64 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64)
 
 
-def _small_call(op: Op, arrays: tuple[Any, ...], opts: dict) -> Any:
+def _small_call(op: Op, arrays: tuple[Any, ...], out: Any, opts: dict) -> Any:
     """The result of a call whose validation reduces to type checks, or None.
 
     A small call spends most of its time in Python, so the case that needs
     no conversion takes a short way: NumPy arrays of one native float dtype,
     C-contiguous, of one shape (the category axis last and not empty, at
-    most :data:`SMALL_CALL` elements), ``axis=-1``, no ``out``, options at
+    most :data:`SMALL_CALL` elements), ``axis=-1``, no ``out`` or one the
+    kernel can write as it is (a plain, C-contiguous, writeable NumPy array
+    of the result's shape and dtype that overlaps no input), options at
     their defaults or a scalar ``tau``, ``hard`` and ``rng``.  The kernel and
     its arguments are the ones :func:`_call` would give, so the result is
     the same bit for bit; anything else returns None and goes the long way.
@@ -393,12 +395,25 @@ def _small_call(op: Op, arrays: tuple[Any, ...], opts: dict) -> Any:
     values[op.arrays[-1][0]] = a
     values["rows"], values["k"] = rows, k
     if op.result == "rows":
-        buf = np.empty(a.shape, a.dtype)
-    elif op.result == "batch":
-        buf = np.empty(rows, a.dtype)
+        shape, dtype = a.shape, a.dtype
     else:
-        buf = np.empty(rows, np.int64)
+        shape, dtype = a.shape[:-1], (a.dtype if op.result == "batch" else _I64)
         values["nsamples"] = 1
+    if out is None:
+        buf = np.empty(shape, dtype)
+    elif (
+        type(out) is np.ndarray
+        and out.dtype is dtype
+        and out.shape == shape
+        and out.flags.c_contiguous
+        and out.flags.writeable
+        and not any(np.may_share_memory(out, x) for x in arrays)
+    ):
+        buf = out
+    else:
+        return None
+    if op.result != "rows":
+        buf = buf.reshape(rows)
     values[op.kernel.output] = buf
     if "rng" in opts:
         values["noise_mode"] = NOISE_DRAW
@@ -406,10 +421,10 @@ def _small_call(op: Op, arrays: tuple[Any, ...], opts: dict) -> Any:
     _dispatch_backend("cpu").launch(op.kernel, values)
     if op.result == "rows":
         return buf
-    lay = Rows(a.shape[:-1], k, a.ndim - 1)
+    lay = Rows(shape, k, a.ndim - 1)
     if op.finish is not None:
         op.finish({"xp": np, "buf": buf.reshape(rows, 1), "lay": lay, "func": op.name, "logits": a})
-    return buf.reshape(lay.batch)
+    return buf.reshape(shape) if out is None else out
 
 
 def _call(op: Op, xp: Any, backend: Any, arrays: tuple[Any, ...], axis: Any, out: Any, opts: dict) -> Any:

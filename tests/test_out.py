@@ -126,3 +126,25 @@ def test_out_is_written_in_place_when_it_can_be():
     assert not np.shares_memory(output(np, x, "f", (6, 8), x.dtype, x.dtype, (6, 8), 1, (x,)), x)
     fortran = np.empty((6, 8), order="F")
     assert not np.shares_memory(output(np, fortran, "f", (6, 8), x.dtype, x.dtype, (6, 8), 1, (x,)), fortran)
+
+
+@pytest.mark.parametrize("label", [c.label for c in calls((2, 3))])
+def test_out_on_the_small_call_path(dtype, label):
+    """Small C-contiguous calls on the last axis write a fitting ``out`` on
+    their short way (``_ops._small_call``): the same values, ``out`` itself
+    returned; an ``out`` that overlaps an input goes the long way, with the
+    same result."""
+    call = next(c for c in calls((6, 9), dtype, np, axis=-1, seed=8) if c.label == label)
+    want = call()
+    want = want[0] if isinstance(want, tuple) else want
+    out = np.full(want.shape, -7, dtype=want.dtype)
+    got = call(out=out)
+    assert (got[0] if isinstance(got, tuple) else got) is out
+    np.testing.assert_array_equal(out, want)
+    data = call.arrays[-1]
+    if not isinstance(data, tuple) and want.shape == data.shape and want.dtype == data.dtype:
+        same = data.copy()
+        arrays = call.arrays[:-1] + (same,)
+        res = getattr(gnp, call.op)(*arrays, axis=-1, **call.options, out=same)
+        assert (res[0] if isinstance(res, tuple) else res) is same
+        np.testing.assert_array_equal(same, want)
