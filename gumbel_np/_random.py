@@ -20,6 +20,8 @@ def philox_key(rng: RNGLike, func: str) -> tuple[int, int]:
     * a ``Generator``: a 64-bit key drawn from it, so successive calls differ
       and the generator advances.
     """
+    if type(rng) is int and rng >= 0:
+        return _seed_key(rng)  # the common case first (isinstance on an ABC is slow)
     if isinstance(rng, np.random.Generator):
         word = int(rng.integers(0, 2**64, dtype=np.uint64))
         return word & 0xFFFFFFFF, word >> 32

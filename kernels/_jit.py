@@ -346,7 +346,11 @@ def row_kernel(block):
         serial_jit(start, stop, rows_per_block, *args)
 
     def run(nrows, row_len, *args, work=None):
-        if nrows == 0:
+        if nrows * row_len < PARALLEL_MIN_ELEMENTS and (work is None or nrows * work <= 2 * INTERRUPT_ELEMENTS):
+            # A small call: serial, in one piece (what launch would do), with
+            # one Python call less.
+            if nrows > 0:
+                serial_jit(0, nrows, max(1, BLOCK_ELEMENTS // max(row_len, 1)), *args)
             return
         rows_per_block = max(1, BLOCK_ELEMENTS // max(row_len, 1))
         per_row = max(row_len if work is None else work, 1)
