@@ -45,6 +45,7 @@ speed.
 from __future__ import annotations
 
 import ctypes
+import inspect
 import mmap
 import os
 import re
@@ -58,7 +59,7 @@ import numpy as np
 import pytest
 
 import gumbel_np as gnp
-from gumbel_np import _ops
+from gumbel_np import _cases, _ops
 from gumbel_np._random import philox_key
 from gumbel_np.kernels import cuda
 from gumbel_np.kernels.philox import philox_block_array
@@ -829,6 +830,82 @@ def builds(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def emulators(builds) -> dict[str, Emulator]:
     return {stem: Emulator(builds[stem]) for stem in STEMS}
+
+
+# --------------------------------------------------------------------------
+# The public functions through the CUDA launch itself
+
+
+class _HostCupy:
+    """The CuPy functions ``cuda.launch`` calls, on NumPy arrays."""
+
+    ndarray = np.ndarray
+    asarray = staticmethod(np.asarray)
+    ascontiguousarray = staticmethod(np.ascontiguousarray)
+
+
+@pytest.fixture
+def host_cuda(emulators, monkeypatch):
+    """``kernels/cuda.py`` with its kernels emulated: ``cuda.launch`` checks
+    and converts the arrays and builds the plan as on a GPU, then the
+    emulated kernel runs on one multiprocessor."""
+    monkeypatch.setattr(cuda, "_cupy_module", _HostCupy)
+
+    def compiled(op: str, dtype: np.dtype):
+        kernel = _ops.KERNELS[op]
+        emu = emulators[kernel.stem]
+
+        def fn(grid, block, argv):
+            args = []
+            for p, v in zip(kernel.cuda, argv):
+                param = _ops.PARAMS[p]
+                if not param.pointer:
+                    args.append((p, _SCALARS[param.ctype](int(v)), False))
+                elif isinstance(v, np.ndarray):
+                    args.append((p, v, not param.ctype.startswith("const")))
+                else:
+                    assert v is cuda._NULL, (op, p, v)
+                    args.append((p, None, False))
+            emu.call(symbol(op, np.dtype(dtype)), grid[0], block[0], 0, args)
+
+        return fn, 1
+
+    monkeypatch.setattr(cuda, "_kernel", compiled)
+    return cuda
+
+
+PUBLIC_LABELS = [c.label for c in _cases.calls((2, 3))]
+
+
+@pytest.mark.parametrize("k", (5, 33, cuda.WARP_MAX_K + 1), ids=lambda k: f"k{k}")
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.name)
+@pytest.mark.parametrize("label", PUBLIC_LABELS)
+def test_public_call_through_the_cuda_launch(host_cuda, label, dtype, k):
+    """Each example call of the registry (``gumbel_np._cases``) through the
+    pipeline with the CUDA backend (float16 stored as half, as on a GPU) and
+    the emulated kernels, against the same call on the CPU."""
+    name = label.split()[0]
+    call = next(c for c in _cases.calls((ROWS, k), dtype, np, seed=k) if c.label == label)
+    fn = getattr(gnp, name)
+    opts = {
+        p.name: p.default
+        for p in inspect.signature(fn).parameters.values()
+        if p.kind is p.KEYWORD_ONLY and p.name not in ("axis", "out")
+    }
+    opts.update(call.options)
+    arrays = call.arrays if _ops.OPS[name].result != "noise" else (tuple(call.arrays[0]),)
+    got = _ops._call(_ops.OPS[name], np, host_cuda, arrays, call.axis, None, opts)
+    want = call()
+    got, want = (got[0], want[0]) if isinstance(want, tuple) else (got, want)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    if want.dtype.kind == "i" or (name == "gumbel_softmax" and opts.get("hard")):
+        # Indices and one-hots: the same, but for a near-tie (noise agrees
+        # to a few ulp, not bit for bit).
+        differ = (got != want).reshape(len(got), -1).any(axis=-1)
+        assert differ.sum() <= 1, f"{differ.sum()} rows differ"
+    else:
+        rtol = {F32: 1e-5, F64: 1e-12, F16: 2e-3}[np.dtype(dtype)]
+        np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=rtol, atol=rtol)
 
 
 # --------------------------------------------------------------------------

@@ -94,3 +94,19 @@ def test_launch_plan_gives_exact_c_types(name):
         assert argv[kernel.cuda.index("k0")] == 5  # the low 32 bits
     if "lanes" in kernel.cuda:
         assert argv[kernel.cuda.index("lanes")] in (1, 2, 4, 8, 16, 32)
+
+
+def test_a_call_runs_on_the_device_of_its_arrays(monkeypatch):
+    """``cuda.device``: the device that holds the call's CuPy arrays (the
+    current one when there are none), a ValueError for several."""
+
+    class Array:
+        def __init__(self, dev):
+            self.device = types.SimpleNamespace(id=dev)
+
+    fake = types.SimpleNamespace(ndarray=Array, cuda=types.SimpleNamespace(Device=lambda dev=None: ("device", dev)))
+    monkeypatch.setattr(cuda, "_cupy_module", fake)
+    assert cuda.device("f", Array(1), None, 2.0, Array(1)) == ("device", 1)
+    assert cuda.device("f", None, [1, 2]) == ("device", None)
+    with pytest.raises(ValueError, match=r"f: the arrays lie on different CUDA devices \[0, 1\]"):
+        cuda.device("f", Array(0), Array(1))
