@@ -1,9 +1,12 @@
 // Row primitives of the CUDA kernels, shared by softmax.cu and gumbel.cu
 // (twin of kernels/_rows.py): per-dtype constants and math, the storage
 // conversions of __half, the NaN-propagating maximum, the arg-max order, the
-// warp/block reductions, the mapping of threads to rows, and the wide sums of
-// the terms beyond a thread's register cache.  The launch geometry they
-// assume is described in softmax.cu.
+// warp/block reductions, the mapping of threads to rows and a thread's share
+// of its row, and the passes over a row built on them: its load and
+// NaN-propagating maximum, the sum of its terms (the exponentials), the
+// scaled output, the dot product of two rows and the one-hot of the first
+// maximum.  Also the noise modes of the Gumbel-Softmax kernel.  The launch
+// geometry they assume is described in softmax.cu.
 
 #ifndef GUMBEL_NP_ROWS_CUH
 #define GUMBEL_NP_ROWS_CUH
@@ -15,7 +18,7 @@
 // Threads of a block-per-row launch; warp-per-row launches use 256.  Must
 // match ROW_BLOCK and WARP_BLOCK in cuda.py.
 #define GNP_ROW_BLOCK 512
-#define GNP_BOUNDS __launch_bounds__(GNP_ROW_BLOCK)
+#define GNP_BOUNDS __launch_bounds__(GNP_ROW_BLOCK, 1)
 
 namespace gnp {
 
@@ -192,6 +195,189 @@ template <int N>
 __device__ __forceinline__ int slots(i64 units, int width) {
     const i64 per = (units + width - 1) / width;
     return per < N ? static_cast<int>(per) : N;
+}
+
+// The noise_mode argument of gumbel_softmax_fwd: draw the noise from the key,
+// read it from the noise array, or add none (_ops.NOISE_*, same numbers).
+constexpr int NOISE_DRAW = 0, NOISE_ARRAY = 1, NOISE_NONE = 2;
+
+// A thread's share of a row of kr elements (kr = 0 on an idle thread, which
+// still joins the reductions), in units of U consecutive elements: single
+// elements in the softmax family, Philox blocks (Noise<T>::W elements) in the
+// Gumbel family.  The thread takes units rank, rank + width, ... < units; the
+// first n of them (at most NU; n is the same on every thread of the row) stay
+// in its register cache, unit rank + i * width in slots i * U ... i * U + U - 1
+// of a T[NU * U], and the units from `tail` on are read again in each pass.
+// Element j grows with the slot, so the slots holding elements of the row
+// (j < kr) are the first `valid` ones: the cached passes test the slot, a
+// constant after unrolling, against one int instead of j against kr in 64
+// bits (which took 10 to 20 registers more in the softmax kernels).
+template <int U, int NU>
+struct Share {
+    i64 kr, units, tail;
+    int width, rank, n, valid;
+};
+
+template <int U, int NU>
+__device__ __forceinline__ Share<U, NU> share_of(const Rows& g, i64 kr) {
+    Share<U, NU> sh;
+    sh.kr = kr;
+    sh.units = (kr + U - 1) / U;
+    sh.tail = g.rank + static_cast<i64>(NU) * g.width;
+    sh.width = g.width;
+    sh.rank = g.rank;
+    sh.n = slots<NU>(sh.units, g.width);
+    // Slot i * U + w holds element rank * U + i * stride + w.
+    const i64 lim = kr - static_cast<i64>(g.rank) * U, stride = static_cast<i64>(g.width) * U;
+    const i64 full = lim > 0 ? lim / stride : 0, rem = lim > 0 ? lim - full * stride : 0;
+    sh.valid = full >= NU ? NU * U : static_cast<int>(full) * U + static_cast<int>(rem < U ? rem : U);
+    return sh;
+}
+
+// The per-unit state of a pass that needs none (see each_cached).
+struct NoBlock {
+    __device__ int operator()(i64) const { return 0; }
+};
+
+// f(slot, w, j, b) for each slot of the n cached units, in slot order, past
+// the end of the row too (slot >= valid, j >= kr): element w of unit q,
+// b = unit(q) (its Philox block, say) evaluated once per unit.
+template <int U, int NU, typename Unit, typename F>
+__device__ __forceinline__ void each_slot(const Share<U, NU>& sh, Unit unit, F f) {
+#pragma unroll
+    for (int i = 0; i < NU; ++i) {
+        if (i >= sh.n) break;
+        const i64 q = sh.rank + static_cast<i64>(i) * sh.width;
+        const auto b = unit(q);
+#pragma unroll
+        for (int w = 0; w < U; ++w) f(i * U + w, w, q * U + w, b);
+    }
+}
+
+// f(slot, w, j, b) for each cached element j < kr, as each_slot.
+template <int U, int NU, typename Unit, typename F>
+__device__ __forceinline__ void each_cached(const Share<U, NU>& sh, Unit unit, F f) {
+    each_slot(sh, unit, [&](int s, int w, i64 j, const auto& b) {
+        if (s < sh.valid) f(s, w, j, b);
+    });
+}
+
+// f(w, j, b) for each uncached element j < kr, unit by unit, as each_cached.
+template <int U, int NU, typename Unit, typename F>
+__device__ __forceinline__ void each_uncached(const Share<U, NU>& sh, Unit unit, F f) {
+    for (i64 q = sh.tail; q < sh.units; q += sh.width) {
+        const auto b = unit(q);
+#pragma unroll
+        for (int w = 0; w < U; ++w) {
+            const i64 j = q * U + w;
+            if (j < sh.kr) f(w, j, b);
+        }
+    }
+}
+
+// Loads the thread's cached elements of row xr into c, `pad` past the end of
+// the row (every slot of the n cached units is set).
+template <int U, int NU, typename S>
+__device__ __forceinline__ void load_row(typename Storage<S>::T (&c)[NU * U], const S* __restrict__ xr,
+                                         const Share<U, NU>& sh, typename Storage<S>::T pad) {
+    each_slot(sh, NoBlock(), [&](int s, int, i64 j, int) {
+        c[s] = s < sh.valid ? Storage<S>::load(xr[j]) : pad;
+    });
+}
+
+// Loads the thread's cached elements of row xr into c (-inf past its end)
+// and returns the NaN-propagating maximum of the row, on every thread of it.
+template <int U, int NU, typename S>
+__device__ __forceinline__ typename Storage<S>::T load_row_max(typename Storage<S>::T (&c)[NU * U],
+                                                               const S* __restrict__ xr,
+                                                               const Share<U, NU>& sh, int lanes) {
+    typedef typename Storage<S>::T T;
+    load_row(c, xr, sh, -Num<T>::inf());
+    T m = -Num<T>::inf();
+    each_slot(sh, NoBlock(), [&](int s, int, i64, int) { m = max_nan(m, c[s]); });
+    each_uncached(sh, NoBlock(), [&](int, i64 j, int) { m = max_nan(m, Storage<S>::load(xr[j])); });
+    return row_reduce(m, MaxOp(), -Num<T>::inf(), lanes);
+}
+
+// The sum over the row of its terms e_j, on every thread of the row: each
+// cached slot (j < kr) is replaced by its term, term(c), and the uncached
+// terms are at(b, w, j) (b = unit(q), as each_uncached).  The cached terms
+// add up in T, the uncached ones in double (plus_wide).  FOLD starts the
+// double sum from the cached one instead of adding the two at the end: one
+// register fewer, for gumbel_softmax_fwd at its register limit.
+template <bool FOLD, int U, int NU, typename T, typename Term, typename Unit, typename At>
+__device__ __forceinline__ T row_term_sum(T (&c)[NU * U], const Share<U, NU>& sh, int lanes, Term term,
+                                          Unit unit, At at) {
+    T s = T(0);
+    each_cached(sh, NoBlock(), [&](int i, int, i64, int) {
+        c[i] = term(c[i]);
+        s += c[i];
+    });
+    double w = FOLD ? static_cast<double>(s) : 0.0;
+    each_uncached(sh, unit, [&](int v, i64 j, const auto& b) { w += at(b, v, j); });
+    return row_reduce(FOLD ? static_cast<T>(w) : plus_wide(s, w), SumOp(), T(0), lanes);
+}
+
+// emit(j, e_j * f) for each element of the thread's share of the row: e_j in
+// its cache slot, or at(b, w, j) for the uncached ones (as row_term_sum).
+template <int U, int NU, typename T, typename Unit, typename At, typename Emit>
+__device__ __forceinline__ void each_scaled(const T (&c)[NU * U], const Share<U, NU>& sh, T f, Unit unit,
+                                            At at, Emit emit) {
+    each_cached(sh, NoBlock(), [&](int i, int, i64 j, int) { emit(j, c[i] * f); });
+    each_uncached(sh, unit, [&](int v, i64 j, const auto& b) { emit(j, at(b, v, j) * f); });
+}
+
+// Loads the thread's cached elements of rows gr and yr into cg and cy (0 past
+// their end) and returns the dot product of the rows, on every thread of
+// them (the uncached products added in double, plus_wide).
+template <int NU, typename S>
+__device__ __forceinline__ typename Storage<S>::T load_row_dot(typename Storage<S>::T (&cg)[NU],
+                                                               typename Storage<S>::T (&cy)[NU],
+                                                               const S* __restrict__ gr,
+                                                               const S* __restrict__ yr,
+                                                               const Share<1, NU>& sh, int lanes) {
+    typedef typename Storage<S>::T T;
+    typedef Storage<S> St;
+    load_row(cg, gr, sh, T(0));
+    load_row(cy, yr, sh, T(0));
+    T d = T(0);
+    each_cached(sh, NoBlock(), [&](int i, int, i64, int) { d += cg[i] * cy[i]; });
+    double w = 0.0;
+    each_uncached(sh, NoBlock(), [&](int, i64 j, int) { w += St::load(gr[j]) * St::load(yr[j]); });
+    return row_reduce(plus_wide(d, w), SumOp(), T(0), lanes);
+}
+
+// No element yet: the start of an arg-max fold and the identity of its
+// reduction (index k, past every element).
+template <typename T>
+__device__ __forceinline__ ArgMax<T> no_max(i64 k) {
+    ArgMax<T> a;
+    a.v = -Num<T>::inf();
+    a.i = k;
+    return a;
+}
+
+// The first maximum of a row (ArgMaxOp: NaN first, then the largest value,
+// then the lowest index) from each thread's best, on every thread of the row.
+template <typename T>
+__device__ __forceinline__ ArgMax<T> row_first_max(ArgMax<T> best, i64 k, int lanes) {
+    return row_reduce(best, ArgMaxOp(), no_max<T>(k), lanes);
+}
+
+// Writes row outr (kr elements) as the one-hot of the row's first maximum,
+// given each thread's best of its elements (folded with ArgMaxOp from
+// no_max): 1 at its index and 0 elsewhere, or NaN everywhere when the row
+// holds a NaN.  The threads write the row in element order, which need not
+// be the order they read it in: every read of the row by any of its threads
+// comes before the reduction.
+template <typename S, typename T>
+__device__ __forceinline__ void one_hot_of_first_max(ArgMax<T> best, S* __restrict__ outr, i64 k, i64 kr,
+                                                     const Rows& g, int lanes) {
+    best = row_first_max(best, k, lanes);
+    const bool nan_row = is_nan(best.v);
+    for (i64 j = g.rank; j < kr; j += g.width) {
+        outr[j] = Storage<S>::store(nan_row ? Num<T>::nan() : (j == best.i ? T(1) : T(0)));
+    }
 }
 
 }  // namespace gnp

@@ -48,19 +48,30 @@ __device__ __forceinline__ T log_of_terms(T s, T t) {
 }
 
 // Adds to a thread's s and t (see log_of_terms) the terms exp(x_j - m) of
-// its uncached elements j = tail, tail + width, ... < kr, in double
+// its cached elements; with SHIFT their slots keep x_j - m (log_softmax).
+template <bool SHIFT, int N, typename T>
+__device__ __forceinline__ void add_cached_terms(T (&c)[N], const Share<1, N>& sh, T m, T& s, T& t) {
+    each_cached(sh, NoBlock(), [&](int i, int, i64, int) {
+        const T d = c[i] - m, e = exp_t(d);
+        if constexpr (SHIFT) c[i] = d;
+        s += e;
+        t += d < T(0) ? e : T(0);
+    });
+}
+
+// Adds to a thread's s and t the terms of its uncached elements, in double
 // (plus_wide); logsumexp and log_softmax.
-template <typename S>
-__device__ __forceinline__ void add_uncached_terms(const S* __restrict__ xr, i64 tail, i64 kr, int width,
+template <int N, typename S>
+__device__ __forceinline__ void add_uncached_terms(const S* __restrict__ xr, const Share<1, N>& sh,
                                                    typename Storage<S>::T m, typename Storage<S>::T& s,
                                                    typename Storage<S>::T& t) {
     typedef typename Storage<S>::T T;
     double w = 0.0, wt = 0.0;
-    for (i64 j = tail; j < kr; j += width) {
+    each_uncached(sh, NoBlock(), [&](int, i64 j, int) {
         const T d = Storage<S>::load(xr[j]) - m, e = exp_t(d);
         w += e;
         wt += d < T(0) ? e : T(0);
-    }
+    });
     s = plus_wide(s, w);
     t = plus_wide(t, wt);
 }
@@ -78,47 +89,14 @@ __device__ __forceinline__ void softmax_rows(const S* __restrict__ x, const S* _
         const i64 kr = r < rows ? k : 0;  // an idle thread still joins the reductions
         const S* xr = x + r * k;
         S* outr = out + r * k;
-        const int n = slots<N>(kr, g.width);
-        const i64 tail = g.rank + static_cast<i64>(N) * g.width;
+        const Share<1, N> sh = share_of<1, N>(g, kr);
         T c[N];
-#pragma unroll
-        for (int i = 0; i < N; ++i) {
-            if (i >= n) break;
-            const i64 j = g.rank + static_cast<i64>(i) * g.width;
-            c[i] = j < kr ? St::load(xr[j]) : -Num<T>::inf();
-        }
-        T m = -Num<T>::inf();
-#pragma unroll
-        for (int i = 0; i < N; ++i) {
-            if (i >= n) break;
-            m = max_nan(m, c[i]);
-        }
-        for (i64 j = tail; j < kr; j += g.width) m = max_nan(m, St::load(xr[j]));
-        m = row_reduce(m, MaxOp(), -Num<T>::inf(), lanes);
-
-        T s = T(0);
-#pragma unroll
-        for (int i = 0; i < N; ++i) {
-            if (i >= n) break;
-            if (g.rank + static_cast<i64>(i) * g.width < kr) {
-                c[i] = exp_t(c[i] - m);
-                s += c[i];
-            }
-        }
-        double w = 0.0;
-        for (i64 j = tail; j < kr; j += g.width) w += exp_t(St::load(xr[j]) - m);
-        s = row_reduce(plus_wide(s, w), SumOp(), T(0), lanes);
-
+        const T m = load_row_max(c, xr, sh, lanes);
+        const auto term = [&](T v) { return exp_t(v - m); };
+        const auto at = [&](int, int, i64 j) { return exp_t(St::load(xr[j]) - m); };
+        const T s = row_term_sum<false>(c, sh, lanes, term, NoBlock(), at);
         const T f = (scale != nullptr && kr > 0 ? St::load(scale[r]) : T(1)) / s;
-#pragma unroll
-        for (int i = 0; i < N; ++i) {
-            if (i >= n) break;
-            const i64 j = g.rank + static_cast<i64>(i) * g.width;
-            if (j < kr) outr[j] = St::store(c[i] * f);
-        }
-        for (i64 j = tail; j < kr; j += g.width) {
-            outr[j] = St::store(exp_t(St::load(xr[j]) - m) * f);
-        }
+        each_scaled(c, sh, f, NoBlock(), at, [&](i64 j, T y) { outr[j] = St::store(y); });
     }
 }
 
@@ -140,36 +118,13 @@ __global__ void GNP_BOUNDS logsumexp_fwd(const S* __restrict__ x, S* __restrict_
         const i64 r = r0 + g.sub;
         const i64 kr = r < rows ? k : 0;
         const S* xr = x + r * k;
-        const int n = slots<N>(kr, g.width);
-        const i64 tail = g.rank + static_cast<i64>(N) * g.width;
+        const Share<1, N> sh = share_of<1, N>(g, kr);
         T c[N];
-#pragma unroll
-        for (int i = 0; i < N; ++i) {
-            if (i >= n) break;
-            const i64 j = g.rank + static_cast<i64>(i) * g.width;
-            c[i] = j < kr ? St::load(xr[j]) : -Num<T>::inf();
-        }
-        T m = -Num<T>::inf();
-#pragma unroll
-        for (int i = 0; i < N; ++i) {
-            if (i >= n) break;
-            m = max_nan(m, c[i]);
-        }
-        for (i64 j = tail; j < kr; j += g.width) m = max_nan(m, St::load(xr[j]));
-        m = row_reduce(m, MaxOp(), -Num<T>::inf(), lanes);
-
+        const T m = load_row_max(c, xr, sh, lanes);
         // s = sum of the terms, t = sum of those below the maximum's.
         T s = T(0), t = T(0);
-#pragma unroll
-        for (int i = 0; i < N; ++i) {
-            if (i >= n) break;
-            if (g.rank + static_cast<i64>(i) * g.width < kr) {
-                const T d = c[i] - m, e = exp_t(d);
-                s += e;
-                t += d < T(0) ? e : T(0);
-            }
-        }
-        add_uncached_terms<S>(xr, tail, kr, g.width, m, s, t);
+        add_cached_terms<false>(c, sh, m, s, t);
+        add_uncached_terms(xr, sh, m, s, t);
         s = row_reduce(s, SumOp(), T(0), lanes);
         t = row_reduce(t, SumOp(), T(0), lanes);
         if (r < rows && g.rank == 0) out[r] = St::store(is_inf(m) ? m : m + log_of_terms(s, t));
@@ -197,46 +152,18 @@ __global__ void GNP_BOUNDS log_softmax_fwd(const S* __restrict__ x, S* __restric
         const i64 kr = r < rows ? k : 0;
         const S* xr = x + r * k;
         S* outr = out + r * k;
-        const int n = slots<N>(kr, g.width);
-        const i64 tail = g.rank + static_cast<i64>(N) * g.width;
+        const Share<1, N> sh = share_of<1, N>(g, kr);
         T c[N];
-#pragma unroll
-        for (int i = 0; i < N; ++i) {
-            if (i >= n) break;
-            const i64 j = g.rank + static_cast<i64>(i) * g.width;
-            c[i] = j < kr ? St::load(xr[j]) : -Num<T>::inf();
-        }
-        T m = -Num<T>::inf();
-#pragma unroll
-        for (int i = 0; i < N; ++i) {
-            if (i >= n) break;
-            m = max_nan(m, c[i]);
-        }
-        for (i64 j = tail; j < kr; j += g.width) m = max_nan(m, St::load(xr[j]));
-        m = row_reduce(m, MaxOp(), -Num<T>::inf(), lanes);
-
+        const T m = load_row_max(c, xr, sh, lanes);
         T s = T(0), t = T(0);
-#pragma unroll
-        for (int i = 0; i < N; ++i) {
-            if (i >= n) break;
-            if (g.rank + static_cast<i64>(i) * g.width < kr) {
-                c[i] = c[i] - m;
-                const T e = exp_t(c[i]);
-                s += e;
-                t += c[i] < T(0) ? e : T(0);
-            }
-        }
-        add_uncached_terms<S>(xr, tail, kr, g.width, m, s, t);
+        add_cached_terms<true>(c, sh, m, s, t);
+        add_uncached_terms(xr, sh, m, s, t);
         s = row_reduce(s, SumOp(), T(0), lanes);
         t = row_reduce(t, SumOp(), T(0), lanes);
 
         const T ls = log_of_terms(s, t);
-#pragma unroll
-        for (int i = 0; i < N; ++i) {
-            if (i >= n) break;
-            const i64 j = g.rank + static_cast<i64>(i) * g.width;
-            if (j < kr) outr[j] = St::store(c[i] - ls);
-        }
+        each_cached(sh, NoBlock(), [&](int i, int, i64 j, int) { outr[j] = St::store(c[i] - ls); });
+        const i64 tail = sh.tail;
         for (i64 j = tail; j < kr; j += g.width) {
             outr[j] = St::store((St::load(xr[j]) - m) - ls);
         }
@@ -267,34 +194,15 @@ __global__ void GNP_BOUNDS softmax_bwd(const S* __restrict__ g, const S* __restr
         const S* gr = g + r * k;
         const S* yr = y + r * k;
         S* outr = out + r * k;
-        const int n = slots<N>(kr, rg.width);
-        const i64 tail = rg.rank + static_cast<i64>(N) * rg.width;
+        const Share<1, N> sh = share_of<1, N>(rg, kr);
         T cg[N], cy[N];
-#pragma unroll
-        for (int i = 0; i < N; ++i) {
-            if (i >= n) break;
-            const i64 j = rg.rank + static_cast<i64>(i) * rg.width;
-            cg[i] = j < kr ? St::load(gr[j]) : T(0);
-            cy[i] = j < kr ? St::load(yr[j]) : T(0);
-        }
-        T d = T(0);
-#pragma unroll
-        for (int i = 0; i < N; ++i) {
-            if (i >= n) break;
-            if (rg.rank + static_cast<i64>(i) * rg.width < kr) d += cg[i] * cy[i];
-        }
-        double w = 0.0;
-        for (i64 j = tail; j < kr; j += rg.width) w += St::load(gr[j]) * St::load(yr[j]);
-        d = row_reduce(plus_wide(d, w), SumOp(), T(0), lanes);
-#pragma unroll
-        for (int i = 0; i < N; ++i) {
-            if (i >= n) break;
-            const i64 j = rg.rank + static_cast<i64>(i) * rg.width;
-            if (j < kr) outr[j] = St::store(cy[i] * (cg[i] - d));
-        }
-        for (i64 j = tail; j < kr; j += rg.width) {
+        const T d = load_row_dot(cg, cy, gr, yr, sh, lanes);
+        each_cached(sh, NoBlock(), [&](int i, int, i64 j, int) {
+            outr[j] = St::store(cy[i] * (cg[i] - d));
+        });
+        each_uncached(sh, NoBlock(), [&](int, i64 j, int) {
             outr[j] = St::store(St::load(yr[j]) * (St::load(gr[j]) - d));
-        }
+        });
     }
 }
 
@@ -314,33 +222,24 @@ __global__ void GNP_BOUNDS log_softmax_bwd(const S* __restrict__ g, const S* __r
         const S* gr = g + r * k;
         const S* yr = y + r * k;
         S* outr = out + r * k;
-        const int n = slots<N>(kr, rg.width);
-        const i64 tail = rg.rank + static_cast<i64>(N) * rg.width;
+        const Share<1, N> sh = share_of<1, N>(rg, kr);
         T cg[N];
-#pragma unroll
-        for (int i = 0; i < N; ++i) {
-            if (i >= n) break;
-            const i64 j = rg.rank + static_cast<i64>(i) * rg.width;
-            cg[i] = j < kr ? St::load(gr[j]) : T(0);
-        }
+        load_row(cg, gr, sh, T(0));
         T s = T(0);
 #pragma unroll
         for (int i = 0; i < N; ++i) {
-            if (i >= n) break;
+            if (i >= sh.n) break;
             s += cg[i];
         }
         double w = 0.0;
-        for (i64 j = tail; j < kr; j += rg.width) w += St::load(gr[j]);
+        each_uncached(sh, NoBlock(), [&](int, i64 j, int) { w += St::load(gr[j]); });
         s = row_reduce(plus_wide(s, w), SumOp(), T(0), lanes);
-#pragma unroll
-        for (int i = 0; i < N; ++i) {
-            if (i >= n) break;
-            const i64 j = rg.rank + static_cast<i64>(i) * rg.width;
-            if (j < kr) outr[j] = St::store(cg[i] - exp_t(St::load(yr[j])) * s);
-        }
-        for (i64 j = tail; j < kr; j += rg.width) {
+        each_cached(sh, NoBlock(), [&](int i, int, i64 j, int) {
+            outr[j] = St::store(cg[i] - exp_t(St::load(yr[j])) * s);
+        });
+        each_uncached(sh, NoBlock(), [&](int, i64 j, int) {
             outr[j] = St::store(St::load(gr[j]) - exp_t(St::load(yr[j])) * s);
-        }
+        });
     }
 }
 
