@@ -344,7 +344,9 @@ def emulate(emu: Emulator, name: str, dtype: np.dtype, values: dict[str, Any]) -
     for run, (one_block, schedule) in zip(runs[1:], SCHEDULES[1:]):
         for p in outputs:
             a, b = runs[0][p], run[p]
-            assert a.tobytes() == b.tobytes(), (
+            # A bool, not bytes == bytes: pytest would diff the bytes.
+            same = bool(np.array_equal(a.view(np.uint8), b.view(np.uint8)))
+            assert same, (
                 f"{name} {p}: the launch with one_block={one_block}, schedule={schedule} "
                 f"differs at {np.argwhere(a.view(np.uint8) != b.view(np.uint8))[0]}"
             )
