@@ -25,6 +25,11 @@
 // cannot hold float intermediates, so for half data gumbel_softmax_fwd instead
 // recomputes the uncached z (logits and noise, the noise drawn again) in each
 // later pass; only rows of more than 16384 elements have uncached blocks.
+//
+// The passes over a row are those of rows.cuh on a share of Philox blocks
+// (Share<W, QUADS>): the load and maximum of the logits (load_row_max), the
+// exponential sum and the scaled output of the softmax family (row_term_sum,
+// each_scaled) and the one-hot of the first maximum (one_hot_of_first_max).
 
 #ifndef GUMBEL_NP_GUMBEL_CU
 #define GUMBEL_NP_GUMBEL_CU
@@ -96,7 +101,11 @@ __global__ void GNP_BOUNDS gumbel_fwd(S* __restrict__ out, gnp::i64 rows, gnp::i
 
 // Gumbel-Softmax, per row r:
 //   m = max_j logits_j (NaN-propagating), z_j = (logits_j - m) + g_j,
-//   mz = max_j z_j, e_j = exp((z_j - mz) / tau_r), y_j = e_j * (1 / sum_j e_j).
+//   mz = max_j z_j, e_j = exp((z_j - mz) * (1 / tau_r)),
+//   y_j = e_j * (1 / sum_j e_j):
+// the operations of the CPU kernel (gumbel.py) in its order, the reciprocal
+// of tau included, so the two backends differ only where their exponentials
+// and the order of their row sums round differently.
 // g_j: noise_mode NOISE_DRAW draws Gumbel(key, rid, j, 0), NOISE_ARRAY reads
 // noise[r, j], NOISE_NONE adds nothing.  tau_r = tau[r * tau_stride]
 // (tau_stride 0: one temperature).  hard == 0: out = y.  hard != 0: out =
@@ -132,12 +141,15 @@ __global__ void GNP_BOUNDS gumbel_softmax_fwd(
         // when SCRATCH).
         const i64 rid = valid ? row_id(row_ids, r) : 0;
         const auto block = [&](i64 q) { return mode_block(noise_mode, k0, k1, rid, q); };
+        const auto z_of = [&](T x, const Philox4& p, int w, i64 j) {
+            return (x - m) + mode_noise<S>(noise_mode, p, w, nr, j);
+        };
         const auto z_at = [&](const Philox4& p, int w, i64 j) {
-            return (St::load(lr[j]) - m) + mode_noise<S>(noise_mode, p, w, nr, j);
+            return z_of(St::load(lr[j]), p, w, j);
         };
         T mz = -Num<T>::inf();
         each_cached(sh, block, [&](int i, int w, i64 j, const Philox4& p) {
-            c[i] = (c[i] - m) + mode_noise<S>(noise_mode, p, w, nr, j);
+            c[i] = z_of(c[i], p, w, j);
             mz = max_nan(mz, c[i]);
         });
         each_uncached(sh, block, [&](int w, i64 j, const Philox4& p) {
@@ -147,12 +159,11 @@ __global__ void GNP_BOUNDS gumbel_softmax_fwd(
         });
         mz = row_reduce(mz, MaxOp(), -Num<T>::inf(), lanes);
 
-        // Pass 3: e = exp((z - mz) / tau), s = sum e.  Uncached z come from
-        // out and their e go back there (SCRATCH), or are computed again, so
-        // those passes run over blocks.  The cached terms' float sum starts
-        // the double sum of the uncached ones (FOLD): one register less.
-        const T t = valid ? tau[r * tau_stride] : T(1);
-        const auto term = [&](T z) { return exp_t((z - mz) / t); };
+        // Pass 3: e = exp((z - mz) * (1 / tau)), s = sum e, as softmax_rows
+        // sums.  Uncached z come from out and their e go back there
+        // (SCRATCH), or are computed again, so those passes run over blocks.
+        const T it = T(1) / (valid ? tau[r * tau_stride] : T(1));
+        const auto term = [&](T z) { return exp_t((z - mz) * it); };
         const auto again = [&](i64 q) {
             Philox4 p = {{0u, 0u, 0u, 0u}};
             if constexpr (!SCRATCH) p = block(q);
@@ -167,7 +178,7 @@ __global__ void GNP_BOUNDS gumbel_softmax_fwd(
                 return term(z_at(p, w, j));
             }
         };
-        const T s = row_term_sum<true>(c, sh, lanes, term, again, e_new);
+        const T s = row_term_sum(c, sh, lanes, term, again, e_new);
 
         // Pass 4: y = e * (1 / s), or its one-hot.
         const T f = T(1) / s;
@@ -192,9 +203,10 @@ __global__ void GNP_BOUNDS gumbel_softmax_fwd(
     }
 }
 
-// Gumbel-Softmax VJP, per row r: d = <g, y>, out_j = y_j (g_j - d) / tau_r, and,
-// when dtau is not null, dtau_r = -sum_j out_j log(y_j) over the j with
-// y_j != 0 (the temperature gradient, from y alone since out sums to zero).
+// Gumbel-Softmax VJP, per row r: d = <g, y>, out_j = (y_j (g_j - d)) / tau_r
+// (a division, as in the CPU kernel), and, when dtau is not null,
+// dtau_r = -sum_j out_j log(y_j) over the j with y_j != 0 (the temperature
+// gradient, from y alone since out sums to zero).
 template <typename S>
 __global__ void GNP_BOUNDS gumbel_softmax_bwd(const S* __restrict__ g, const S* __restrict__ y,
                                               const typename gnp::Storage<S>::T* __restrict__ tau,
@@ -292,8 +304,9 @@ __global__ void GNP_BOUNDS categorical_fwd(const S* __restrict__ logits, gnp::i6
                         best.i = j;
                     }
                 };
-                // Every slot, the test of the slot after the draw: no branch
-                // around the noise (114 registers on sm_90 instead of 128).
+                // Every slot, tested after the draw: no branch around the
+                // noise (float and half on sm_90: 118 registers instead of
+                // 128, nvcc 13.0 -ftz=true).
                 each_slot(sh, block, [&](int i, int w, i64 j, const Philox4& p) {
                     const T z = c[i] + Noise<T>::gumbel(p, w);
                     if (i < sh.valid) fold(z, j);

@@ -16,9 +16,17 @@
 #include "philox.cuh"
 
 // Threads of a block-per-row launch; warp-per-row launches use 256.  Must
-// match ROW_BLOCK and WARP_BLOCK in cuda.py.
+// match ROW_BLOCK and WARP_BLOCK in cuda.py.  The bounds' minimum of one
+// resident block keeps ptxas from squeezing a kernel that needs a few more
+// than 64 registers into 64 (two blocks of 512 per multiprocessor) by
+// spilling: with __launch_bounds__(GNP_ROW_BLOCK) alone, softmax_fwd<float>
+// took 64 registers and 8 bytes of local memory, with the minimum 72 (sm_80)
+// and 70 (sm_90) registers and none (nvcc 13.0, -ftz=true).
 #define GNP_ROW_BLOCK 512
 #define GNP_BOUNDS __launch_bounds__(GNP_ROW_BLOCK, 1)
+// For a kernel that fits in 64 registers: two resident blocks, and ptxas
+// allocates within their 64.
+#define GNP_BOUNDS_TWO_BLOCKS __launch_bounds__(GNP_ROW_BLOCK, 2)
 
 namespace gnp {
 
@@ -211,7 +219,8 @@ constexpr int NOISE_DRAW = 0, NOISE_ARRAY = 1, NOISE_NONE = 2;
 // Element j grows with the slot, so the slots holding elements of the row
 // (j < kr) are the first `valid` ones: the cached passes test the slot, a
 // constant after unrolling, against one int instead of j against kr in 64
-// bits (which took 10 to 20 registers more in the softmax kernels).
+// bits, which took 4 to 20 registers more in the softmax kernels (nvcc 13.0,
+// sm_80 and sm_90: softmax_fwd<float> 90 against 72 on sm_80).
 template <int U, int NU>
 struct Share {
     i64 kr, units, tail;
@@ -302,10 +311,8 @@ __device__ __forceinline__ typename Storage<S>::T load_row_max(typename Storage<
 // The sum over the row of its terms e_j, on every thread of the row: each
 // cached slot (j < kr) is replaced by its term, term(c), and the uncached
 // terms are at(b, w, j) (b = unit(q), as each_uncached).  The cached terms
-// add up in T, the uncached ones in double (plus_wide).  FOLD starts the
-// double sum from the cached one instead of adding the two at the end: one
-// register fewer, for gumbel_softmax_fwd at its register limit.
-template <bool FOLD, int U, int NU, typename T, typename Term, typename Unit, typename At>
+// add up in T, the uncached ones in double (plus_wide).
+template <int U, int NU, typename T, typename Term, typename Unit, typename At>
 __device__ __forceinline__ T row_term_sum(T (&c)[NU * U], const Share<U, NU>& sh, int lanes, Term term,
                                           Unit unit, At at) {
     T s = T(0);
@@ -313,9 +320,9 @@ __device__ __forceinline__ T row_term_sum(T (&c)[NU * U], const Share<U, NU>& sh
         c[i] = term(c[i]);
         s += c[i];
     });
-    double w = FOLD ? static_cast<double>(s) : 0.0;
+    double w = 0.0;
     each_uncached(sh, unit, [&](int v, i64 j, const auto& b) { w += at(b, v, j); });
-    return row_reduce(FOLD ? static_cast<T>(w) : plus_wide(s, w), SumOp(), T(0), lanes);
+    return row_reduce(plus_wide(s, w), SumOp(), T(0), lanes);
 }
 
 // emit(j, e_j * f) for each element of the thread's share of the row: e_j in
@@ -367,9 +374,9 @@ __device__ __forceinline__ ArgMax<T> row_first_max(ArgMax<T> best, i64 k, int la
 // Writes row outr (kr elements) as the one-hot of the row's first maximum,
 // given each thread's best of its elements (folded with ArgMaxOp from
 // no_max): 1 at its index and 0 elsewhere, or NaN everywhere when the row
-// holds a NaN.  The threads write the row in element order, which need not
-// be the order they read it in: every read of the row by any of its threads
-// comes before the reduction.
+// holds a NaN.  Thread rank writes elements rank, rank + width, ..., not
+// necessarily those it read; where outr held the row's intermediate values
+// (gumbel_softmax_fwd) every thread has read them before the reduction.
 template <typename S, typename T>
 __device__ __forceinline__ void one_hot_of_first_max(ArgMax<T> best, S* __restrict__ outr, i64 k, i64 kr,
                                                      const Rows& g, int lanes) {

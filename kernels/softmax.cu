@@ -29,6 +29,11 @@
 // per-thread register cache (CACHE elements per thread: the whole row up to
 // 1024 floats with a warp, 16384 floats with a block) and re-reads only the
 // part beyond it.  No fast-math: -inf masking relies on IEEE inf/NaN.
+//
+// The passes over a row (its load and maximum, the exponential sum and the
+// scaled output of softmax, the dot product of two rows) are those of
+// rows.cuh, on a share of single elements (Share<1, N>); gumbel.cu uses the
+// same ones.
 
 #ifndef GUMBEL_NP_SOFTMAX_CU
 #define GUMBEL_NP_SOFTMAX_CU
@@ -94,7 +99,7 @@ __device__ __forceinline__ void softmax_rows(const S* __restrict__ x, const S* _
         const T m = load_row_max(c, xr, sh, lanes);
         const auto term = [&](T v) { return exp_t(v - m); };
         const auto at = [&](int, int, i64 j) { return exp_t(St::load(xr[j]) - m); };
-        const T s = row_term_sum<false>(c, sh, lanes, term, NoBlock(), at);
+        const T s = row_term_sum(c, sh, lanes, term, NoBlock(), at);
         const T f = (scale != nullptr && kr > 0 ? St::load(scale[r]) : T(1)) / s;
         each_scaled(c, sh, f, NoBlock(), at, [&](i64 j, T y) { outr[j] = St::store(y); });
     }
@@ -105,13 +110,15 @@ __device__ __forceinline__ void softmax_rows(const S* __restrict__ x, const S* _
 // out[r] = log(sum(exp(x[r]))) = m + log(sum(exp(x - m))), or m when m is
 // +-inf (the shifted sum is NaN then).
 template <typename S>
-__global__ void GNP_BOUNDS logsumexp_fwd(const S* __restrict__ x, S* __restrict__ out,
-                                         gnp::i64 rows, gnp::i64 k, int lanes) {
+__global__ void GNP_BOUNDS_TWO_BLOCKS logsumexp_fwd(const S* __restrict__ x, S* __restrict__ out,
+                                                    gnp::i64 rows, gnp::i64 k, int lanes) {
     using namespace gnp;
     typedef typename Storage<S>::T T;
     typedef Storage<S> St;
-    // Four slots fewer than the other kernels: the registers of the two
-    // double tail sums (plus_wide) and of t, which would otherwise spill.
+    // Four slots fewer than the other kernels, for the registers of the two
+    // double tail sums (plus_wide) and of t: the kernel then fits in the 64
+    // registers of two resident blocks (60 to 62 without spilling, nvcc 13.0
+    // -ftz=true, sm_80 and sm_90; 64 to 70 with one resident block).
     constexpr int N = Num<T>::CACHE - 4;
     const Rows g = rows_of(lanes);
     for (i64 r0 = g.first; r0 < rows; r0 += g.step) {

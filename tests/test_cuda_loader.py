@@ -110,3 +110,17 @@ def test_a_call_runs_on_the_device_of_its_arrays(monkeypatch):
     assert cuda.device("f", None, [1, 2]) == ("device", None)
     with pytest.raises(ValueError, match=r"f: the arrays lie on different CUDA devices \[0, 1\]"):
         cuda.device("f", Array(0), Array(1))
+
+
+def test_noise_modes_match_the_registry():
+    """``gnp::NOISE_*`` (rows.cuh, in the Gumbel module's text) are the numbers
+    the launch passes as ``noise_mode`` (``_ops.NOISE_*``)."""
+    from gumbel_np import _ops
+
+    text = cuda.source("gumbel")
+    found = dict(re.findall(r"\b(NOISE_DRAW|NOISE_ARRAY|NOISE_NONE)\s*=\s*(\d+)\b", text))
+    assert {name: int(value) for name, value in found.items()} == {
+        "NOISE_DRAW": _ops.NOISE_DRAW,
+        "NOISE_ARRAY": _ops.NOISE_ARRAY,
+        "NOISE_NONE": _ops.NOISE_NONE,
+    }
