@@ -89,15 +89,21 @@ def float_array(
     return a, result
 
 
+def integer(value: Any, func: str, rule: str) -> int:
+    """``value`` as a Python int (anything ``operator.index`` takes, but not a
+    bool); a TypeError saying ``rule`` otherwise."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{func}: {rule}, not {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{func}: {rule}, not {value!r}") from None
+
+
 def normalize_axis(axis: Any, ndim: int, func: str) -> int:
     """``axis`` in ``[0, ndim)``; a 0-d array counts as one of one category,
     so ``axis`` 0 and -1 both name that category axis."""
-    if isinstance(axis, (bool, np.bool_)):
-        raise TypeError(f"{func}: axis must be an integer, not {axis!r}")
-    try:
-        ax = operator.index(axis)
-    except TypeError:
-        raise TypeError(f"{func}: axis must be an integer, not {axis!r}") from None
+    ax = integer(axis, func, "axis must be an integer")
     n = max(ndim, 1)
     if not -n <= ax < n:
         raise AxisError(ax, ndim, func)
@@ -233,12 +239,7 @@ def check_num_samples(num_samples: Any, func: str) -> int | None:
     """``num_samples``: None (one draw, no sample axis) or an int >= 1."""
     if num_samples is None:
         return None
-    if isinstance(num_samples, (bool, np.bool_)):
-        raise TypeError(f"{func}: num_samples must be an int, not {num_samples!r}")
-    try:
-        s = operator.index(num_samples)
-    except TypeError:
-        raise TypeError(f"{func}: num_samples must be an int, not {num_samples!r}") from None
+    s = integer(num_samples, func, "num_samples must be an int")
     if s < 1:
         raise ValueError(f"{func}: num_samples must be >= 1, got {s}")
     return s
