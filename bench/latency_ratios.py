@@ -56,7 +56,7 @@ def main() -> None:
             lambda: F.gumbel_softmax(tx, tau=1.0),
         ),
     }
-    print(f"| pair (1x10 float32) | ours, us | peer, us | ours / peer (quartiles) |\n|---|---:|---:|---|")
+    print("| pair (1x10 float32) | ours, us | peer, us | ours / peer (quartiles) |\n|---|---:|---:|---|")
     for name, (ours, peer) in pairs.items():
         ours(), peer()
         a, b, r = [], [], []
