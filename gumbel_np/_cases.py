@@ -88,7 +88,7 @@ def make(
         return Call(name, label(name, extra), (tuple(shape),), opts, axis)
     x = xp.asarray((3 * rng.standard_normal(shape)).astype(dtype))
     arrays = []
-    for role_name, role in op.arrays:
+    for role_name, role, _ in op.arrays:
         if role == "data":
             if op.forward is None:
                 arrays.append(x)

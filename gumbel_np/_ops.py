@@ -185,7 +185,8 @@ KERNELS: dict[str, Kernel] = {
 class Op:
     """One public function.
 
-    ``arrays``: its positional array arguments and their roles (``"data"``:
+    ``arrays``: its positional array arguments as ``(parameter, role, public
+    name)``, the name its errors give it, and their roles (``"data"``:
     the array whose layout the call follows; ``"grad"``: the gradient of a
     backward pass, of the data's shape, or ``"grad_batch"``, of the forward
     output's per-row shape).  ``options``: its keyword-only options besides
@@ -200,7 +201,7 @@ class Op:
 
     name: str
     kernel: Kernel
-    arrays: tuple[tuple[str, str], ...]
+    arrays: tuple[tuple[str, str, str], ...]
     options: tuple[str, ...]
     result: str
     paths: str
@@ -218,8 +219,21 @@ FLAGS = ("keepdims", "hard", "return_soft", "tau_grad")
 """The boolean options (checked by :func:`~._validation.check_flag`)."""
 
 
+_PUBLIC_NAMES = {
+    "x": "x",
+    "g": "grad",
+    "g_rows": "grad",
+    "y": "y",
+    "logits": "logits",
+}
+"""The name an error message gives each array parameter, unless its record
+names it (``"y:data:y_soft"``)."""
+
+
 def _op(name: str, kernel: str, arrays: str, options: str, result: str, paths: str, **kw: Any) -> Op:
-    roles = tuple(tuple(a.split(":")) for a in arrays.split())
+    roles = tuple(
+        (p[0], p[1], p[2] if len(p) > 2 else _PUBLIC_NAMES[p[0]]) for p in (a.split(":") for a in arrays.split())
+    )
     return Op(name, KERNELS[kernel], roles, tuple(options.split()), result, paths, **kw)
 
 
@@ -263,7 +277,7 @@ OPS: dict[str, Op] = {
         _op("gumbel_softmax", "gumbel_softmax_fwd", "logits:data",
             "tau hard rng noise row_ids return_soft", "rows", "gumbel",
             backward="gumbel_softmax_backward", needs_categories=True),
-        _op("gumbel_softmax_backward", "gumbel_softmax_bwd", "g:grad y:data", "tau tau_grad", "rows",
+        _op("gumbel_softmax_backward", "gumbel_softmax_bwd", "g:grad y:data:y_soft", "tau tau_grad", "rows",
             "gumbel", forward="gumbel_softmax"),
         _op("categorical", "categorical_fwd", "logits:data", "num_samples rng row_ids", "samples",
             "gumbel", needs_categories=True, finish=_bad_rows),
@@ -271,15 +285,6 @@ OPS: dict[str, Op] = {
 }
 """Every public function, by name (``gumbel_np.__all__`` is built from it)."""
 
-_PUBLIC_NAMES = {
-    "x": "x",
-    "g": "grad",
-    "g_rows": "grad",
-    "y": "y",
-    "logits": "logits",
-}
-"""The name an error message gives each array role (the saved forward array of
-``gumbel_softmax_backward`` is ``y_soft``, set by :func:`run`)."""
 
 
 # --------------------------------------------------------------------------
@@ -451,17 +456,17 @@ def _call(op: Op, xp: Any, backend: Any, arrays: tuple[Any, ...], axis: Any, out
     else:
         roles = op.arrays
         if len(roles) == 1:
-            a, result = float_array(xp, arrays[0], func, _PUBLIC_NAMES[roles[0][0]], half)
+            a, result = float_array(xp, arrays[0], func, roles[0][2], half)
             grad = None
         else:
-            saved = "y_soft" if func == "gumbel_softmax_backward" else _PUBLIC_NAMES[roles[1][0]]
-            grad, g_result = float_array(xp, arrays[0], func, "grad", half)
+            saved = roles[1][2]
+            grad, g_result = float_array(xp, arrays[0], func, roles[0][2], half)
             a, a_result = float_array(xp, arrays[1], func, saved, half)
             common = np.result_type(grad.dtype, a.dtype)
             result = np.result_type(g_result, a_result)
             grad, a = grad.astype(common, copy=False), a.astype(common, copy=False)
             if roles[0][1] == "grad":
-                same_shape(func, **{"grad": grad, saved: a})
+                same_shape(func, **{roles[0][2]: grad, saved: a})
         compute, data_shape = a.dtype, a.shape
         lay = layout(a.shape, axis, func)
         if op.needs_categories and lay.k == 0:
