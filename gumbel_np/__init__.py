@@ -21,7 +21,18 @@ if not _os.path.isdir(_os.path.join(_os.path.dirname(_os.path.abspath(__file__))
 del _root
 
 # The public functions (named in __all__ through the registry, _ops.OPS).
+from ._estimators import (  # noqa: F401
+    anneal_tau,
+    categorical_entropy,
+    categorical_entropy_backward,
+    categorical_kl,
+    categorical_kl_backward,
+    categorical_log_prob,
+    categorical_log_prob_backward,
+    reinforce,
+)
 from ._gumbel import categorical, gumbel, gumbel_softmax, gumbel_softmax_backward  # noqa: F401
+from ._ops import HOST_FUNCTIONS as _HOST_FUNCTIONS
 from ._ops import OPS as _OPS
 from ._softmax import (  # noqa: F401
     log_softmax,
@@ -41,5 +52,6 @@ Golden values in the tests lock it; a change is a breaking change announced in
 the changelog.
 """
 
-__all__ = ["STREAM_VERSION", *sorted(_OPS)]
-"""The public functions are the operations of the registry (``_ops.OPS``)."""
+__all__ = ["STREAM_VERSION", *sorted((*_OPS, *_HOST_FUNCTIONS))]
+"""The public functions are the operations of the registry (``_ops.OPS`` and
+``_ops.HOST_FUNCTIONS``)."""

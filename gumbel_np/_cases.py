@@ -3,8 +3,11 @@
 :func:`calls` builds, for each operation of the registry (``_ops.OPS``) and
 each of its :data:`VARIANTS`, a :class:`Call`: the operation's positional
 arrays made from their roles (``data``: random logits, or for a backward pass
-the output of its forward; ``grad``: a random gradient of the data's shape;
-``grad_batch``: one of the forward output's per-row shape) and its options
+the output of its forward; ``pair``: other random logits; ``index``:
+:data:`DRAWS` samples per row of ``categorical`` of the logits; ``values``
+and ``grad_index``: random numbers of the index's shape; ``grad``: a random
+gradient of the data's shape; ``grad_batch``: one of the forward output's
+per-row shape) and its options
 (:data:`OPTIONS`).  The tests run every call against its reference,
 gradient check, ``out=`` and invariance checks; the benchmarks time the same
 calls against their peers.
@@ -27,8 +30,14 @@ VARIANTS: dict[str, tuple[dict[str, Any], ...]] = {
     "logsumexp_backward": ({}, {"keepdims": True}),
     "gumbel_softmax": ({}, {"hard": True}),
     "categorical": ({}, {"num_samples": 3}),
+    "reinforce": ({}, {"baseline": "loo"}, {"baseline": 0.25}),
 }
 """Calls beyond the defaults: each dict is one call's extra options."""
+
+
+DRAWS = 3
+"""Samples per row of the example calls that take an ``index`` (the batch
+shape plus one sample axis of this length)."""
 
 
 @dataclass
@@ -77,7 +86,7 @@ def make(
 ) -> Call:
     """The example call of operation ``name`` on data of ``shape`` and
     ``dtype`` (in ``xp``'s arrays), with ``extra`` options."""
-    import gumbel_np
+    import gumbel_np as gnp
 
     op = OPS[name]
     dtype = np.dtype(dtype)
@@ -87,17 +96,30 @@ def make(
         opts.update(dtype=dtype, like=xp.empty(1, dtype))
         return Call(name, label(name, extra), (tuple(shape),), opts, axis)
     x = xp.asarray((3 * rng.standard_normal(shape)).astype(dtype))
+    roles = {role for _, role, _ in op.arrays}
+    pair = xp.asarray((3 * rng.standard_normal(shape)).astype(dtype)) if "pair" in roles else None
+    index = None
+    if roles & {"index", "values", "grad_index"}:
+        index = gnp.categorical(x, axis=axis, num_samples=DRAWS, rng=OPTIONS["rng"])
     arrays = []
     for role_name, role, _ in op.arrays:
         if role == "data":
             if op.forward is None:
                 arrays.append(x)
             else:
-                fwd = getattr(gumbel_np, op.forward)
-                y = fwd(x, axis=axis, **_forward_options(op.forward, extra))
+                fwd = getattr(gnp, op.forward)
+                fwd_arrays = (x,) if pair is None else (x, pair)
+                fwd_arrays += () if index is None else (index,)
+                y = fwd(*fwd_arrays, axis=axis, **_forward_options(op.forward, extra))
                 # A forward of another output kind (logsumexp) differentiates
                 # with respect to its input: the saved array is x itself.
                 arrays.append(x if OPS[op.forward].result != "rows" else y)
+        elif role == "pair":
+            arrays.append(pair)
+        elif role == "index":
+            arrays.append(index)
+        elif role in ("values", "grad_index"):
+            arrays.append(xp.asarray(rng.standard_normal(index.shape).astype(dtype)))
         elif role == "grad":
             arrays.append(xp.asarray(rng.standard_normal(shape).astype(dtype)))
         else:  # grad_batch: of the forward's per-row result shape

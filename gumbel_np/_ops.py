@@ -17,6 +17,7 @@ operations is data in the records.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any, Callable
@@ -57,6 +58,16 @@ NOISE_DRAW, NOISE_ARRAY, NOISE_NONE = 0, 1, 2
 from the key, read it from the ``noise`` array, or add none.  ``rows.cuh``
 (``gnp::NOISE_*``) and ``kernels/_rows.py`` hold the same numbers (a test
 checks them against these)."""
+
+SCORE_SUM, SCORE_MEAN, SCORE_LOO = 0, 1, 2
+"""The ``estimator`` parameter of ``score_bwd``, which serves two operations:
+``sum_s w_s * (onehot(i_s) - softmax(x))`` with the weights as given (the
+backward pass of ``categorical_log_prob``), the mean over the samples of
+``(w_s - b_s) * (onehot(i_s) - softmax(x))`` with an optional baseline array
+``b`` (``reinforce``), and that mean with the leave-one-out baseline ``b_s =
+(sum_t w_t - w_s) / (S - 1)`` (``reinforce(..., baseline="loo")``).
+``estimators.cu`` (``gnp::SCORE_*``) and ``kernels/estimators.py`` hold the
+same numbers."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,13 @@ PARAMS: dict[str, Param] = {
     "nsamples": Param("i64"),
     "per_item": Param("i64"),
     "tau_stride": Param("i64"),
+    "index": Param("const i64*", "RN"),
+    "weights": Param("const S*", "RN"),
+    "baseline": Param("const S*", "RN", optional=True),
+    "out_samples": Param("S*", "RN"),
+    "logits_p": Param("const S*", "RK"),
+    "out_p": Param("S*", "RK"),
+    "estimator": Param("int"),
     "k0": Param("u32"),
     "k1": Param("u32"),
     "draw": Param("u32"),
@@ -172,6 +190,18 @@ KERNELS: dict[str, Kernel] = {
         _kernel("categorical_fwd", "gumbel", "logits samples k nsamples k0 k1 row_ids",
                 "logits samples rows k nsamples per_item k0 k1 row_ids lanes",
                 geometry="items", work="k*nsamples"),
+        _kernel("categorical_log_prob_fwd", "estimators", "logits out_samples k nsamples index",
+                "logits index out_samples rows k nsamples lanes"),
+        _kernel("score_bwd", "estimators", "logits out k nsamples index weights baseline estimator",
+                "logits index weights baseline out rows k nsamples estimator lanes"),
+        _kernel("categorical_entropy_fwd", "estimators", "logits out_rows k",
+                "logits out_rows rows k lanes"),
+        _kernel("categorical_entropy_bwd", "estimators", "g_rows logits out k",
+                "g_rows logits out rows k lanes"),
+        _kernel("categorical_kl_fwd", "estimators", "logits logits_p out_rows k",
+                "logits logits_p out_rows rows k lanes"),
+        _kernel("categorical_kl_bwd", "estimators", "g_rows logits logits_p out out_p k",
+                "g_rows logits logits_p out out_p rows k lanes"),
     )
 }
 """Every kernel, by name."""
@@ -187,12 +217,18 @@ class Op:
 
     ``arrays``: its positional array arguments as ``(parameter, role, public
     name)``, the name its errors give it, and their roles (``"data"``:
-    the array whose layout the call follows; ``"grad"``: the gradient of a
-    backward pass, of the data's shape, or ``"grad_batch"``, of the forward
-    output's per-row shape).  ``options``: its keyword-only options besides
-    ``axis`` and ``out``.  ``result``: ``"rows"`` (the data's shape),
-    ``"batch"`` (one value per row), ``"samples"`` (int64 indices) or
-    ``"noise"`` (of a requested shape).  ``backward``: the public name of its
+    the array whose layout the call follows; ``"pair"``: a second array of
+    the data's shape (the ``p`` of a divergence); ``"grad"``: the gradient
+    of a backward pass, of the data's shape, or ``"grad_batch"``, of the
+    forward output's per-row shape, or ``"grad_index"``, of the index's
+    shape; ``"index"``: integer category indices, the batch shape plus any
+    trailing sample axes; ``"values"``: one value per index, converted to
+    the data's dtype).  ``options``: its keyword-only options besides
+    ``axis`` and ``out``.  ``result``: ``"rows"`` (the data's shape; with a
+    second output where the kernel has ``out_p``), ``"batch"`` (one value per
+    row), ``"per_index"`` (one value per index), ``"samples"`` (int64
+    indices) or ``"noise"`` (of a requested shape).  ``constants``: kernel
+    parameters the operation fixes.  ``backward``: the public name of its
     vector-Jacobian product (``None``: not differentiable); ``forward``: for a
     backward pass, the function it differentiates.  ``paths``: the family of
     row-length thresholds its kernels switch on (``"softmax"`` or
@@ -208,11 +244,19 @@ class Op:
     backward: str | None = None
     forward: str | None = None
     needs_categories: bool = False
+    constants: tuple[tuple[str, Any], ...] = ()
     finish: Callable[..., Any] | None = field(default=None, compare=False)
 
     @cached_property
     def flags(self) -> tuple[str, ...]:
         return tuple(o for o in self.options if o in FLAGS)
+
+    @cached_property
+    def short(self) -> bool:
+        """Whether a small call may take :func:`_small_call`: its arrays are
+        the data and at most a gradient of the data's shape before it."""
+        roles = tuple(r for _, r, _ in self.arrays)
+        return roles in (("data",), ("grad", "data")) and not self.constants
 
 
 FLAGS = ("keepdims", "hard", "return_soft", "tau_grad")
@@ -225,6 +269,7 @@ _PUBLIC_NAMES = {
     "g_rows": "grad",
     "y": "y",
     "logits": "logits",
+    "index": "index",
 }
 """The name an error message gives each array parameter, unless its record
 names it (``"y:data:y_soft"``)."""
@@ -281,9 +326,29 @@ OPS: dict[str, Op] = {
             "gumbel", forward="gumbel_softmax"),
         _op("categorical", "categorical_fwd", "logits:data", "num_samples rng row_ids", "samples",
             "gumbel", needs_categories=True, finish=_bad_rows),
+        _op("categorical_log_prob", "categorical_log_prob_fwd", "logits:data index:index", "", "per_index",
+            "softmax", backward="categorical_log_prob_backward"),
+        _op("categorical_log_prob_backward", "score_bwd", "weights:grad_index:grad logits:data index:index",
+            "", "rows", "softmax", forward="categorical_log_prob", constants=(("estimator", SCORE_SUM),)),
+        _op("reinforce", "score_bwd", "logits:data index:index weights:values:values", "baseline", "rows",
+            "softmax"),
+        _op("categorical_entropy", "categorical_entropy_fwd", "logits:data", "", "batch", "softmax",
+            backward="categorical_entropy_backward"),
+        _op("categorical_entropy_backward", "categorical_entropy_bwd", "g_rows:grad_batch logits:data", "",
+            "rows", "softmax", forward="categorical_entropy"),
+        _op("categorical_kl", "categorical_kl_fwd", "logits:data:logits_q logits_p:pair:logits_p", "",
+            "batch", "softmax", backward="categorical_kl_backward"),
+        _op("categorical_kl_backward", "categorical_kl_bwd",
+            "g_rows:grad_batch logits:data:logits_q logits_p:pair:logits_p", "", "rows", "softmax",
+            forward="categorical_kl"),
     )
 }
-"""Every public function, by name (``gumbel_np.__all__`` is built from it)."""
+"""Every public function that runs a kernel, by name (``gumbel_np.__all__``
+is built from it and :data:`HOST_FUNCTIONS`)."""
+
+HOST_FUNCTIONS = ("anneal_tau",)
+"""Public functions with no kernel and no array layout (a schedule of plain
+numbers): Python on the host, tested on their own."""
 
 
 
@@ -336,7 +401,8 @@ def run(op: Op, arrays: tuple[Any, ...], axis: Any, out: Any, **opts: Any) -> An
         where: tuple[Any, ...] = (like, out)
         arrays = (dims,)
     else:
-        where = (*arrays, *(opts[o] for o in ("tau", "noise", "row_ids") if o in opts), out)
+        where = (*arrays, *(opts[o] for o in ("tau", "noise", "row_ids", "baseline") if o in opts), out)
+        where = tuple(w for w in where if not isinstance(w, str))
         xp, backend = namespace(func, *where)
     with backend.device(func, *where):
         return _call(op, xp, backend, arrays, axis, out, opts)
@@ -367,6 +433,8 @@ def _small_call(op: Op, arrays: tuple[Any, ...], out: Any, opts: dict) -> Any:
     its arguments are the ones :func:`_call` would give, so the result is
     the same bit for bit; anything else returns None and goes the long way.
     """
+    if not op.short:
+        return None
     a = arrays[-1]
     if (
         type(a) is not np.ndarray
@@ -439,6 +507,142 @@ def _small_call(op: Op, arrays: tuple[Any, ...], out: Any, opts: dict) -> Any:
     return buf.reshape(shape) if out is None else out
 
 
+def _index(xp: Any, x: Any, func: str, name: str, lay: Any, axis: Any) -> Any:
+    """``index`` as int64 ``(rows, S)`` (its sample axes flattened), checked:
+    an integer array whose shape starts with the batch shape, every value
+    in ``[0, K)``."""
+    idx = as_array(xp, x, func, name)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(
+            f"{func}: {name} must be an array of integer category indices, got "
+            + (repr(x) if idx.ndim == 0 and idx.dtype.kind in "fcb" else f"dtype {idx.dtype}")
+        )
+    nb = len(lay.batch)
+    if tuple(idx.shape[:nb]) != lay.batch:
+        raise ValueError(
+            f"{func}: {name} of shape {tuple(idx.shape)} must have the batch shape {lay.batch} of the "
+            f"logits (their shape without axis {axis}) followed by any sample axes"
+        )
+    n = math.prod(idx.shape[nb:])
+    if idx.size:
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < 0 or hi >= lay.k:
+            flat = idx.reshape(lay.rows, n)
+            bad = (flat < 0) | (flat >= lay.k)
+            r = int(xp.flatnonzero(bad.any(axis=1))[0])
+            v = int(flat[r][bad[r]][0])
+            where = tuple(int(i) for i in np.unravel_index(r, lay.batch))
+            raise ValueError(
+                f"{func}: {name} {v} in row {where} is out of range for {lay.k} categories "
+                f"(axis {axis} of the logits)"
+            )
+    return xp.ascontiguousarray(idx.astype(np.int64, copy=False)).reshape(lay.rows, n), tuple(idx.shape)
+
+
+def _inputs(
+    op: Op, xp: Any, arrays: tuple[Any, ...], axis: Any, half: bool, values: dict, keepdims: bool
+) -> tuple[Any, Any, tuple]:
+    """The positional arrays of ``op``, converted, checked and laid out as
+    rows into ``values`` (with the layout under ``"_layout"`` and an index's
+    shape under ``"_index_shape"``); returns ``(data, result dtype, inputs)``.
+
+    The dtypes of the data, a pair and a gradient promote together (NumPy's
+    rule); ``values`` take the data's dtype.
+    """
+    func, roles = op.name, op.arrays
+    conv = {}
+    for (param, role, name), x in zip(roles, arrays):
+        if role != "index":
+            conv[param] = float_array(xp, x, func, name, half)
+    promoted = [conv[p] for p, role, _ in roles if role not in ("index", "values")]
+    common = np.result_type(*(v[0].dtype for v in promoted))
+    result = np.result_type(*(v[1] for v in promoted))
+    data, _, data_name = next(r for r in roles if r[1] == "data")
+    a = conv[data][0].astype(common, copy=False)
+    lay = layout(a.shape, axis, func)
+    values["_layout"] = lay
+    if op.needs_categories and lay.k == 0:
+        raise ValueError(
+            f"{func}: the category axis {axis} of logits with shape {a.shape} is empty; "
+            "there is nothing to sample"
+        )
+    inputs: list[Any] = []
+    index_shape = None
+    for (param, role, name), x in zip(roles, arrays):
+        if role == "index":
+            values[param], index_shape = _index(xp, x, func, name, lay, axis)
+            values["nsamples"] = values[param].shape[1]
+            values["_index_shape"] = index_shape
+    for param, role, name in roles:
+        if role == "index":
+            continue
+        v = conv[param][0]
+        if role == "data":
+            values[param] = to_rows(xp, a, lay)
+        elif role in ("grad", "pair"):
+            v = v.astype(common, copy=False)
+            same_shape(func, **({name: v, data_name: a} if role == "grad" else {data_name: a, name: v}))
+            values[param] = to_rows(xp, v, lay)
+        elif role == "grad_batch":
+            v = v.astype(common, copy=False)
+            batch = lay.batch_shape(keepdims)
+            try:
+                v = xp.broadcast_to(v, batch)
+            except ValueError:
+                raise ValueError(
+                    f"{func}: grad of shape {v.shape} does not fit the {op.forward} output shape {batch}"
+                ) from None
+            values[param] = xp.ascontiguousarray(v).reshape(lay.rows)
+        else:  # grad_index, values: one value per index
+            v = v.astype(common if role == "grad_index" else a.dtype, copy=False)
+            if tuple(v.shape) != index_shape:
+                raise ValueError(
+                    f"{func}: {name} must have the shape {index_shape} of index, got shape {tuple(v.shape)}"
+                )
+            values[param] = xp.ascontiguousarray(v).reshape(lay.rows, values["nsamples"])
+        inputs.append(v)
+    return a, result, tuple(inputs)
+
+
+def _baseline(xp: Any, baseline: Any, values: dict, func: str, compute: np.dtype) -> None:
+    """The ``estimator`` and ``baseline`` of ``reinforce``'s kernel for its
+    ``baseline`` option (``None``, ``"loo"``, or numbers broadcastable to
+    ``values``)."""
+    shape, n = values["_index_shape"], values["nsamples"]
+    if n < 1:
+        raise ValueError(f"{func}: index of shape {shape} holds no samples; the estimate needs at least one")
+    if baseline is None:
+        values["estimator"], values["baseline"] = SCORE_MEAN, None
+        return
+    if isinstance(baseline, str):
+        if baseline != "loo":
+            raise ValueError(
+                f"{func}: baseline must be None, a number, an array broadcastable to values, or 'loo', "
+                f"got {baseline!r}"
+            )
+        if n < 2:
+            raise ValueError(
+                f"{func}: baseline='loo' needs at least 2 samples per row (the mean of the others), "
+                f"got {n} (index of shape {shape})"
+            )
+        values["estimator"], values["baseline"] = SCORE_LOO, None
+        return
+    b = as_array(xp, baseline, func, "baseline")
+    if b.dtype.kind not in "iuf":
+        raise TypeError(
+            f"{func}: baseline must be None, a real number or array, or 'loo', got "
+            + (repr(baseline) if b.ndim == 0 else f"an array of dtype {b.dtype}")
+        )
+    try:
+        b = xp.broadcast_to(b, shape)
+    except ValueError:
+        raise ValueError(
+            f"{func}: baseline of shape {tuple(b.shape)} does not broadcast to the shape {shape} of values"
+        ) from None
+    values["estimator"] = SCORE_MEAN
+    values["baseline"] = xp.ascontiguousarray(b.astype(compute, copy=False)).reshape(values["weights"].shape)
+
+
 def _call(op: Op, xp: Any, backend: Any, arrays: tuple[Any, ...], axis: Any, out: Any, opts: dict) -> Any:
     func = op.name
     kernel = op.kernel
@@ -454,40 +658,9 @@ def _call(op: Op, xp: Any, backend: Any, arrays: tuple[Any, ...], axis: Any, out
         lay = layout(dims, axis, func)
         inputs: tuple[Any, ...] = ()
     else:
-        roles = op.arrays
-        if len(roles) == 1:
-            a, result = float_array(xp, arrays[0], func, roles[0][2], half)
-            grad = None
-        else:
-            saved = roles[1][2]
-            grad, g_result = float_array(xp, arrays[0], func, roles[0][2], half)
-            a, a_result = float_array(xp, arrays[1], func, saved, half)
-            common = np.result_type(grad.dtype, a.dtype)
-            result = np.result_type(g_result, a_result)
-            grad, a = grad.astype(common, copy=False), a.astype(common, copy=False)
-            if roles[0][1] == "grad":
-                same_shape(func, **{roles[0][2]: grad, saved: a})
+        a, result, inputs = _inputs(op, xp, arrays, axis, half, values, opts.get("keepdims", False))
         compute, data_shape = a.dtype, a.shape
-        lay = layout(a.shape, axis, func)
-        if op.needs_categories and lay.k == 0:
-            raise ValueError(
-                f"{func}: the category axis {axis} of logits with shape {a.shape} is empty; "
-                "there is nothing to sample"
-            )
-        if grad is not None and roles[0][1] == "grad_batch":
-            batch = lay.batch_shape(opts["keepdims"])
-            try:
-                grad = xp.broadcast_to(grad, batch)
-            except ValueError:
-                raise ValueError(
-                    f"{func}: grad of shape {grad.shape} does not fit the logsumexp output "
-                    f"shape {batch}"
-                ) from None
-            values[roles[0][0]] = xp.ascontiguousarray(grad).reshape(lay.rows)
-        elif grad is not None:
-            values[roles[0][0]] = to_rows(xp, grad, lay)
-        values[roles[-1][0]] = to_rows(xp, a, lay)
-        inputs = (a,) if grad is None else (grad, a)
+        lay = values.pop("_layout")
 
     # Options, in the order their errors are reported.
     nsamples = None
@@ -500,6 +673,8 @@ def _call(op: Op, xp: Any, backend: Any, arrays: tuple[Any, ...], axis: Any, out
         inputs += (taus,)
     if "row_ids" in opts:
         values["row_ids"] = check_row_ids(xp, opts["row_ids"], lay, func)
+    if "baseline" in opts:
+        _baseline(xp, opts["baseline"], values, func, compute)
     if "noise" in opts:
         mode, nz = _noise(xp, opts["noise"], opts["rng"], a, lay, func, half)
         values["noise_mode"], values["noise"] = mode, nz
@@ -509,8 +684,11 @@ def _call(op: Op, xp: Any, backend: Any, arrays: tuple[Any, ...], axis: Any, out
 
     # Outputs.
     if op.result == "batch":
-        shape = lay.batch_shape(opts["keepdims"])
+        shape = lay.batch_shape(opts.get("keepdims", False))
         buf = output(xp, out, func, shape, result, compute, (lay.rows,), None, inputs)
+    elif op.result == "per_index":
+        shape = values.pop("_index_shape")
+        buf = output(xp, out, func, shape, result, compute, (lay.rows, values["nsamples"]), None, inputs)
     elif op.result == "samples":
         s = values["nsamples"]
         shape = lay.batch if nsamples is None else lay.batch + (s,)
@@ -525,6 +703,10 @@ def _call(op: Op, xp: Any, backend: Any, arrays: tuple[Any, ...], axis: Any, out
         values["dtau"] = xp.empty(lay.rows, compute_float(compute))
     if "hard" in opts:
         values["hard"] = opts["hard"]
+    if "out_p" in kernel.cuda:
+        values["out_p"] = empty(xp, lay.shape2d(), compute, func)
+    for name, value in op.constants:
+        values[name] = value
 
     # Launch.
     values["rows"], values["k"] = lay.rows, lay.k
@@ -534,10 +716,14 @@ def _call(op: Op, xp: Any, backend: Any, arrays: tuple[Any, ...], axis: Any, out
 
     # Restore and deliver.
     if op.result == "batch":
-        return deliver(xp, lay.restore_batch(buf, opts["keepdims"]).astype(result, copy=False), out)
+        return deliver(xp, lay.restore_batch(buf, opts.get("keepdims", False)).astype(result, copy=False), out)
     if op.result == "samples":
         return deliver(xp, buf.reshape(shape), out)
+    if op.result == "per_index":
+        return deliver(xp, buf.reshape(shape).astype(result, copy=False), out)
     y = deliver(xp, lay.restore(xp, buf).astype(result, copy=False), out)
+    if "out_p" in values:
+        return y, lay.restore(xp, values["out_p"]).astype(result, copy=False)
     if opts.get("return_soft"):
         soft = values.get("out_soft")
         return y, (y if soft is None else lay.restore(xp, soft).astype(result, copy=False))

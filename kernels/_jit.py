@@ -363,6 +363,7 @@ def row_kernel(block):
 
     run.serial = serial_jit  # the drivers, for their cache statistics
     run.parallel = parallel_jit
+    run.block = block  # for kernels built on this one (called on a block's slices)
     return run
 
 

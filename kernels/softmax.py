@@ -200,8 +200,34 @@ logsumexp_bwd = softmax_fwd
 def logsumexp_fwd(r0, r1, x, out, k):
     """``out[r] = log(sum(exp(x[r])))``."""
     wide_vectors()
+    rows = r1 - r0
+    mls = np.empty(2 * rows, x.dtype)
+    m = mls[:rows]
+    ls = mls[rows:]
+    log_normalisers(r0, r1, x, k, m, ls)
+    # One flat, branch-free loop (a select, not a conditional, and the output
+    # sliced from 0).
+    ob = out[r0:r1]
+    for r in range(rows):
+        ob[r] = select(np.isinf(m[r]), m[r], m[r] + ls[r])
+
+
+@part
+def log_normalisers(r0, r1, x, k, m, ls):
+    """For each row ``r0 <= r < r1``: its maximum ``m[r - r0]`` (NaN if it
+    holds NaN) and ``ls[r - r0] = log(sum(exp(x - m)))`` by
+    :func:`log_of_terms` (``logsumexp = m + ls``, ``log_softmax = (x - m) -
+    ls``).  ``ls`` is meaningless where ``m`` is not finite.  The shared core
+    of :func:`logsumexp_fwd` and ``estimators.categorical_log_prob_fwd``."""
+    wide_vectors()
+    rows = r1 - r0
+    one = x.dtype.type(1)
     if k < COLUMN_ROW:
-        _logsumexp_columns(r0, r1, x, out, k)
+        xc, mc = column_block(x, r0, r1, k)
+        lc = shift_and_log_columns(xc, x[r0 * k : r1 * k], k, rows, mc)
+        for r in range(rows):
+            m[r] = mc[r]
+            ls[r] = lc[r]
         return
     if k >= LONG_ROW:
         # The terms, then room for one row's s, m and t (rests_of_terms):
@@ -210,38 +236,35 @@ def logsumexp_fwd(r0, r1, x, out, k):
         e = scratch[:k]
         for r in range(r0, r1):
             xr = x[r * k : (r + 1) * k]
-            m = row_max(xr)
+            mr = row_max(xr)
             for j in range(k):
-                e[j] = vexp_term(xr[j] - m)
+                e[j] = vexp_term(xr[j] - mr)
             s = row_sum(e)
             t = s
             if s < 2:  # the rest, for log1p (one call, only here)
                 scratch[k] = s
-                scratch[k + 1] = m
+                scratch[k + 1] = mr
                 rests_of_terms(e, xr, k, scratch[k + 1 : k + 2], scratch[k : k + 1], scratch[k + 2 :])
                 t = scratch[k + 2]
-            out[r] = m if np.isinf(m) else m + log_of_terms(s, t, x.dtype.type(1))
+            m[r - r0] = mr
+            ls[r - r0] = log_of_terms(s, t, one)
         return
-    rows = r1 - r0
-    # The terms, the maxima, the sums and the rests: one allocation.
-    scratch = np.empty(rows * (k + 3), x.dtype)
+    # The terms, the sums and the rests: one allocation.
+    scratch = np.empty(rows * (k + 2), x.dtype)
     e = scratch[: rows * k]
-    maxima = scratch[rows * k : rows * (k + 1)]
-    s = scratch[rows * (k + 1) : rows * (k + 2)]
-    t = scratch[rows * (k + 2) :]
-    shift_rows(x[r0 * k : r1 * k], e, k, maxima)
+    s = scratch[rows * k : rows * (k + 1)]
+    t = scratch[rows * (k + 1) :]
+    shift_rows(x[r0 * k : r1 * k], e, k, m)
     for i in range(e.size):
         e[i] = vexp_term(e[i])
     for r in range(rows):
         s[r] = row_sum(e[r * k : (r + 1) * k])
-    # The logs in one flat loop over the rows, which vectorises (see
-    # _logsumexp_columns), instead of one scalar log per row.
+    # The logs in one flat loop over the rows, which vectorises (as in the
+    # column order), instead of one scalar log per row.
     if rows_below_2(s) > 0:
-        rests_of_terms(e, x[r0 * k : r1 * k], k, maxima, s, t)
-    ob = out[r0:r1]
-    one = x.dtype.type(1)
+        rests_of_terms(e, x[r0 * k : r1 * k], k, m, s, t)
     for r in range(rows):
-        ob[r] = select(np.isinf(maxima[r]), maxima[r], maxima[r] + log_of_terms(s[r], t[r], one))
+        ls[r] = log_of_terms(s[r], t[r], one)
 
 
 @helper
@@ -278,20 +301,6 @@ def shift_and_log_columns(xc, x, k, rows, m):
     for r in range(rows):
         s[r] = log_of_terms(s[r], t[r], xc.dtype.type(1))
     return s
-
-
-@part
-def _logsumexp_columns(r0, r1, x, out, k):
-    """The column-order path of :func:`logsumexp_fwd`."""
-    wide_vectors()
-    rows = r1 - r0
-    xc, m = column_block(x, r0, r1, k)
-    ls = shift_and_log_columns(xc, x[r0 * k : r1 * k], k, rows, m)
-    # One flat, branch-free loop (a select, not a conditional, and the output
-    # sliced from 0).
-    ob = out[r0:r1]
-    for r in range(rows):
-        ob[r] = select(np.isinf(m[r]), m[r], m[r] + ls[r])
 
 
 @helper

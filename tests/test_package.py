@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 import gumbel_np as gnp
-from gumbel_np._ops import OPS
+from gumbel_np._ops import HOST_FUNCTIONS, OPS
 
 CHECKOUT = pathlib.Path(__file__).resolve().parents[1]
 
-PUBLIC = ["STREAM_VERSION", *sorted(OPS)]
+PUBLIC = sorted(["STREAM_VERSION", *OPS, *HOST_FUNCTIONS])
 
 
 def test_public_surface():
@@ -42,7 +42,8 @@ def test_signature_matches_the_registry(name):
     positional = [p.name for p in params if p.kind is p.POSITIONAL_ONLY]
     keywords = {p.name for p in params if p.kind is p.KEYWORD_ONLY}
     assert len(positional) == max(len(op.arrays), 1)
-    assert keywords == {"axis", "out", *op.options}
+    # out= where the function returns one array (a second output: out_p).
+    assert keywords == {"axis", *op.options} | (set() if "out_p" in op.kernel.cuda else {"out"})
     if op.backward is not None:
         assert OPS[op.backward].forward == name
     if op.forward is not None:

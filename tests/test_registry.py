@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.special as sp
-from helpers import GUMBEL_ROW_PATHS, SOFTMAX_ROW_PATHS, assert_close, at_one_and_two_threads
+from helpers import GUMBEL_ROW_PATHS, SOFTMAX_ROW_PATHS, assert_close, at_one_and_two_threads, tol
 
 import gumbel_np as gnp
 from gumbel_np._cases import VARIANTS, calls, make
@@ -95,6 +95,42 @@ def _categorical(call, x):
     return idx if call.options.get("num_samples") else idx[:, 0]
 
 
+def _softmax64(x):
+    return sp.softmax(x, axis=-1)
+
+
+def _scatter(w, idx, k):
+    """``sum_s w_s onehot(idx_s)`` per row."""
+    out = np.zeros((len(idx), k))
+    for s in range(idx.shape[1]):
+        np.add.at(out, (np.arange(len(idx)), idx[:, s]), w[:, s])
+    return out
+
+
+def _reinforce(call, x, idx, v):
+    b = call.options.get("baseline")
+    n = idx.shape[1]
+    c = (v.sum(-1, keepdims=True) - v) / (n - 1) if b == "loo" else (0.0 if b is None else b)
+    w = (v - c) / n
+    return _scatter(w, idx, x.shape[1]) - w.sum(-1, keepdims=True) * _softmax64(x)
+
+
+def _entropy(x):
+    p = _softmax64(x)
+    return -np.where(p > 0, p * sp.log_softmax(x, axis=-1), 0).sum(-1)
+
+
+def _kl(q, p):
+    pq = _softmax64(q)
+    return np.where(pq > 0, pq * (sp.log_softmax(q, axis=-1) - sp.log_softmax(p, axis=-1)), 0).sum(-1)
+
+
+def _kl_backward(g, q, p):
+    pq, pp = _softmax64(q), _softmax64(p)
+    lr = sp.log_softmax(q, axis=-1) - sp.log_softmax(p, axis=-1)
+    return g[:, None] * pq * (lr - _kl(q, p)[:, None]), g[:, None] * (pp - pq)
+
+
 REFERENCES = {
     "logsumexp": lambda c, x: sp.logsumexp(x, axis=-1, keepdims=c.options.get("keepdims", False)),
     "softmax": lambda c, x: sp.softmax(x, axis=-1),
@@ -108,11 +144,35 @@ REFERENCES = {
     ),
     "gumbel_softmax_backward": lambda c, g, y: y * (g - (g * y).sum(-1, keepdims=True)) / c.options["tau"],
     "categorical": _categorical,
+    "categorical_log_prob": lambda c, x, idx: np.take_along_axis(sp.log_softmax(x, axis=-1), idx, -1),
+    "categorical_log_prob_backward": lambda c, g, x, idx: _scatter(g, idx, x.shape[1])
+    - g.sum(-1, keepdims=True) * _softmax64(x),
+    "reinforce": _reinforce,
+    "categorical_entropy": lambda c, x: _entropy(x),
+    "categorical_entropy_backward": lambda c, g, x: -g[:, None] * _softmax64(x)
+    * (sp.log_softmax(x, axis=-1) + _entropy(x)[:, None]),
+    "categorical_kl": lambda c, q, p: _kl(q, p),
+    "categorical_kl_backward": lambda c, g, q, p: _kl_backward(g, q, p),
 }
 """The float64 reference of every operation, given the call and its arrays."""
 
-NOT_DIFFERENTIABLE = {"gumbel", "categorical"}
-"""Operations with no gradient (noise, indices)."""
+def _kl_scales(g, q, p):
+    pq, pp = _softmax64(q), _softmax64(p)
+    lq, lp = sp.log_softmax(q, axis=-1), sp.log_softmax(p, axis=-1)
+    size = np.abs(lq) + np.abs(lp) + np.abs(_kl(q, p))[:, None]
+    return np.abs(g)[:, None] * pq * size, np.abs(g)[:, None] * (pp + pq)
+
+
+SCALES = {
+    "categorical_kl_backward": lambda c, g, q, p: _kl_scales(g, q, p),
+    "categorical_entropy_backward": lambda c, g, x: np.abs(g)[:, None] * _softmax64(x)
+    * (np.abs(sp.log_softmax(x, axis=-1)) + _entropy(x)[:, None]),
+}
+"""Where a result is a difference of larger terms, the size of those terms
+(its rounding error is relative to them, not to the result)."""
+
+NOT_DIFFERENTIABLE = {"gumbel", "categorical", "reinforce"}
+"""Operations with no gradient (noise, indices, a gradient estimate)."""
 
 
 def test_every_operation_is_covered():
@@ -143,9 +203,23 @@ def test_reference(backend, dtype, label, k):
     extra = next(v for v in VARIANTS.get(name, ({},)) if make(name, (2, 3), **v).label == label)
     call = make(name, (23, k), dtype, backend.xp, seed=k, **extra)
     got = call()
-    got = backend.to_numpy(got[0] if isinstance(got, tuple) else got)
     arrays = [backend.to_numpy(a) for a in call.arrays if not isinstance(a, tuple)]
-    want = REFERENCES[name](call, *[a.astype(np.float64) for a in arrays])
+    want = REFERENCES[name](call, *[a.astype(np.float64) if a.dtype.kind == "f" else a for a in arrays])
+    if name in SCALES:
+        scales = SCALES[name](call, *[a.astype(np.float64) if a.dtype.kind == "f" else a for a in arrays])
+        got_all = got if isinstance(got, tuple) else (got,)
+        want_all = want if isinstance(want, tuple) else (want,)
+        scales = scales if isinstance(scales, tuple) else (scales,)
+        rtol, atol = tol(dtype)["rtol"], tol(dtype)["atol"]
+        for g, w, sc in zip(got_all, want_all, scales):
+            err = np.abs(backend.to_numpy(g).astype(np.float64) - w)
+            assert np.all(err <= 4 * rtol * sc + atol), np.max(err - 4 * rtol * sc)
+        return
+    if isinstance(got, tuple) and isinstance(want, tuple):  # several results (both gradients)
+        for g, w in zip(got, want):
+            assert_close(backend.to_numpy(g), w, dtype)
+        return
+    got = backend.to_numpy(got[0] if isinstance(got, tuple) else got)
     if got.dtype.kind == "i" or (name == "gumbel_softmax" and call.options.get("hard")):
         x = arrays[0]
         keep = ~_near_tie(call, x, got, want)
@@ -170,26 +244,35 @@ DIFFERENTIABLE = [n for n, op in OPS.items() if op.backward is not None]
 def test_backward_partner_is_the_gradient(name, k):
     fwd, bwd = OPS[name], OPS[OPS[name].backward]
     call = make(name, (6, k), np.float64, seed=11)
-    (x,) = call.arrays
+    arrays = call.arrays
     forward = getattr(gnp, name)
 
-    def f(a, **changed):
-        return np.asarray(forward(a, **{**call.options, **changed}))
+    def f(*a, **changed):
+        return np.asarray(forward(*a, **{**call.options, **changed}))
 
     rng = np.random.default_rng(12)
-    y = f(x)
+    y = f(*arrays)
     v = rng.standard_normal(y.shape)
-    d = rng.standard_normal(x.shape)
-    saved = y if fwd.result == "rows" else x
+    saved = (y,) if fwd.result == "rows" else arrays
     opts = {o: call.options[o] for o in bwd.options if o in call.options}
-    vjp = getattr(gnp, bwd.name)(v, saved, **opts)
+    vjp = getattr(gnp, bwd.name)(v, *saved, **opts)
+    vjps = vjp if isinstance(vjp, tuple) else (vjp,)
+    # The gradient with respect to each float input (the logits, and the
+    # second logits of a divergence); an index is held fixed.
+    wrt = [i for i, (_, role, _) in enumerate(fwd.arrays) if role in ("data", "pair")]
+    assert len(vjps) == len(wrt)
     h = 1e-6
-    numeric = (np.sum(v * f(x + h * d)) - np.sum(v * f(x - h * d))) / (2 * h)
-    assert abs(numeric - np.sum(vjp * d)) <= 1e-6 * max(1.0, abs(numeric))
+    for i, g in zip(wrt, vjps):
+        d = rng.standard_normal(arrays[i].shape)
+        plus = list(arrays)
+        minus = list(arrays)
+        plus[i], minus[i] = arrays[i] + h * d, arrays[i] - h * d
+        numeric = (np.sum(v * f(*plus)) - np.sum(v * f(*minus))) / (2 * h)
+        assert abs(numeric - np.sum(g * d)) <= 1e-6 * max(1.0, abs(numeric)), (name, i)
     if "tau_grad" in bwd.options:
         tau = call.options["tau"]
         _, dtau = getattr(gnp, bwd.name)(v, y, **opts, tau_grad=True)
-        numeric = (np.sum(v * f(x, tau=tau + h)) - np.sum(v * f(x, tau=tau - h))) / (2 * h)
+        numeric = (np.sum(v * f(*arrays, tau=tau + h)) - np.sum(v * f(*arrays, tau=tau - h))) / (2 * h)
         assert abs(numeric - float(dtau)) <= 1e-6 * max(1.0, abs(numeric))
 
 
