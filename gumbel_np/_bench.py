@@ -292,6 +292,101 @@ def gumbel_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = None
     return cases
 
 
+def estimator_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = None) -> list[Case]:
+    """The score-function estimator (S = 1 and 4 samples per row), the
+    log-probability, entropy and KL divergence, and in the same run the
+    kernels they are measured against (``softmax`` with ``out=`` for
+    ``reinforce``, ``logsumexp`` for ``categorical_log_prob``)."""
+    found = peers() if found is None else found
+    cases = []
+    for op, name, extra in (
+        ("softmax", "softmax", {}),
+        ("logsumexp", "logsumexp", {}),
+        ("reinforce S=1", "reinforce", {"draws": 1}),
+        ("reinforce S=4", "reinforce", {"draws": 4}),
+        ("reinforce loo S=4", "reinforce", {"draws": 4, "baseline": "loo"}),
+        ("categorical_log_prob", "categorical_log_prob", {"draws": 1}),
+        ("categorical_entropy", "categorical_entropy", {}),
+        ("categorical_kl", "categorical_kl", {}),
+    ):
+        cases.append(_ours("estimators", op, name, shape, xp, **extra)[0])
+    by_op = {c.op: c.impls for c in cases}
+    calls = {c.op: c.impls["gumbel_np"] for c in cases}
+    x, i1, v1 = calls["reinforce S=1"].arrays
+    _, i4, v4 = calls["reinforce S=4"].arrays
+    q, p = calls["categorical_kl"].arrays
+    torch = found.get("torch")
+    if torch is not None:
+        from torch.distributions import Categorical, kl_divergence
+
+        tx, tq, tp = torch_of(torch, x), torch_of(torch, q), torch_of(torch, p)
+
+        def torch_reinforce(idx: Any, v: Any, loo: bool = False) -> Callable[[], Any]:
+            ti, tv = torch_of(torch, idx).T, torch_of(torch, v).T  # (S, rows): the sample shape first
+            s = ti.shape[0]
+
+            def grad():
+                a = tx.detach().requires_grad_(True)
+                lp = Categorical(logits=a, validate_args=False).log_prob(ti)
+                w = (tv - (tv.sum(0) - tv) / (s - 1)) if loo else tv
+                return torch.autograd.grad((w * lp).mean(0).sum(), a)
+
+            return grad
+
+        by_op["reinforce S=1"]["torch (autograd)"] = torch_reinforce(i1, v1)
+        by_op["reinforce S=4"]["torch (autograd)"] = torch_reinforce(i4, v4)
+        by_op["reinforce loo S=4"]["torch (autograd)"] = torch_reinforce(i4, v4, loo=True)
+        t1 = torch_of(torch, i1).T
+        by_op["categorical_log_prob"]["torch"] = lambda: Categorical(logits=tx, validate_args=False).log_prob(t1)
+        by_op["categorical_entropy"]["torch"] = lambda: Categorical(logits=tx, validate_args=False).entropy()
+        by_op["categorical_kl"]["torch"] = lambda: kl_divergence(
+            Categorical(logits=tq, validate_args=False), Categorical(logits=tp, validate_args=False)
+        )
+        by_op["softmax"]["torch"] = lambda: torch.softmax(tx, -1)
+        by_op["logsumexp"]["torch"] = lambda: torch.logsumexp(tx, -1)
+    if xp is not np:
+        return cases
+
+    def np_log_softmax(a: Any) -> Any:
+        z = a - a.max(-1, keepdims=True)
+        return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+    def numpy_reinforce(idx: Any, v: Any, loo: bool = False) -> Callable[[], Any]:
+        s = idx.shape[1]
+        rows = np.arange(len(idx))
+
+        def grad():
+            e = np.exp(x - x.max(-1, keepdims=True))
+            w = ((v - v.mean(-1, keepdims=True)) / (s - 1)) if loo else v / s
+            g = e * (-w.sum(-1, keepdims=True) / e.sum(-1, keepdims=True))
+            for d in range(s):  # one sample per row at a time: no repeated index
+                g[rows, idx[:, d]] += w[:, d]
+            return g
+
+        return grad
+
+    by_op["reinforce S=1"]["numpy"] = numpy_reinforce(i1, v1)
+    by_op["reinforce S=4"]["numpy"] = numpy_reinforce(i4, v4)
+    by_op["reinforce loo S=4"]["numpy"] = numpy_reinforce(i4, v4, loo=True)
+    by_op["categorical_log_prob"]["numpy"] = lambda: np.take_along_axis(np_log_softmax(x), i1, -1)
+
+    def numpy_entropy():
+        lq = np_log_softmax(x)
+        return -(np.exp(lq) * lq).sum(-1)
+
+    def numpy_kl():
+        lq = np_log_softmax(q)
+        return (np.exp(lq) * (lq - np_log_softmax(p))).sum(-1)
+
+    by_op["categorical_entropy"]["numpy"] = numpy_entropy
+    by_op["categorical_kl"]["numpy"] = numpy_kl
+    sp = found.get("scipy")
+    if sp is not None:
+        by_op["softmax"]["scipy.special"] = lambda: sp.softmax(x, axis=-1)
+        by_op["logsumexp"]["scipy.special"] = lambda: sp.logsumexp(x, axis=-1)
+    return cases
+
+
 def _repeated(fn: Callable[[], Any], n: int) -> Callable[[], Any]:
     def many():
         for _ in range(n):
@@ -322,6 +417,7 @@ def latency_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = Non
 FAMILIES: dict[str, Callable[..., list[Case]]] = {
     "softmax": softmax_cases,
     "gumbel": gumbel_cases,
+    "estimators": estimator_cases,
     "latency": latency_cases,
 }
 

@@ -82,10 +82,12 @@ def make(
     xp: Any = np,
     axis: int = -1,
     seed: int = 0,
+    draws: int = DRAWS,
     **extra: Any,
 ) -> Call:
     """The example call of operation ``name`` on data of ``shape`` and
-    ``dtype`` (in ``xp``'s arrays), with ``extra`` options."""
+    ``dtype`` (in ``xp``'s arrays), with ``extra`` options (and ``draws``
+    samples per row where it takes an ``index``)."""
     import gumbel_np as gnp
 
     op = OPS[name]
@@ -100,7 +102,7 @@ def make(
     pair = xp.asarray((3 * rng.standard_normal(shape)).astype(dtype)) if "pair" in roles else None
     index = None
     if roles & {"index", "values", "grad_index"}:
-        index = gnp.categorical(x, axis=axis, num_samples=DRAWS, rng=OPTIONS["rng"])
+        index = gnp.categorical(x, axis=axis, num_samples=draws, rng=OPTIONS["rng"])
     arrays = []
     for role_name, role, _ in op.arrays:
         if role == "data":
