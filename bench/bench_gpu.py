@@ -1,7 +1,7 @@
 """GPU benchmark: every public function on CuPy arrays against the hardware floor and PyTorch.
 
 The cases are the CLI benchmark's (``gumbel_np._bench``, families
-``softmax`` and ``gumbel``) built on CuPy arrays: one case table for the CPU
+``softmax``, ``gumbel`` and ``estimators``) built on CuPy arrays: one case table for the CPU
 and the GPU.  For each float32 shape (default: 65536x1024, 16384x32000,
 4000000x16) it prints the median GPU time of each case measured with
 ``cupyx.profiler.benchmark`` (CUDA events, after warm-up), the bytes the
@@ -15,7 +15,9 @@ PyTorch peers (the cases' own): ``torch.logsumexp``, ``torch.softmax``,
 ``torch.log_softmax``, their autograd backward (``torch.autograd.grad`` on a
 retained graph, so only the backward runs), ``-log(Exponential(1))`` noise as
 inside ``F.gumbel_softmax``, ``F.gumbel_softmax`` (soft and hard) and its
-backward, and ``torch.multinomial`` for the categorical sampler.
+backward, ``torch.multinomial`` for the categorical sampler, and
+``torch.distributions.Categorical`` (``log_prob``, ``entropy``,
+``kl_divergence``, autograd of the REINFORCE surrogate) for the estimators.
 
 Usage::
 
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     print("-" * len(header))
     for shape in _parse_shapes(args.shapes):
-        for family in ("softmax", "gumbel"):
+        for family in ("softmax", "gumbel", "estimators"):
             for case in _bench.FAMILIES[family](shape, cupy, found):
                 if wanted is not None and case.op not in wanted:
                     continue
