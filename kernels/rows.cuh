@@ -1,12 +1,13 @@
-// Row primitives of the CUDA kernels, shared by softmax.cu and gumbel.cu
-// (twin of kernels/_rows.py): per-dtype constants and math, the storage
-// conversions of __half, the NaN-propagating maximum, the arg-max order, the
-// warp/block reductions, the mapping of threads to rows and a thread's share
-// of its row, and the passes over a row built on them: its load and
-// NaN-propagating maximum, the sum of its terms (the exponentials), the
-// scaled output, the dot product of two rows and the one-hot of the first
-// maximum.  Also the noise modes of the Gumbel-Softmax kernel.  The launch
-// geometry they assume is described in softmax.cu.
+// Row primitives of the CUDA kernels, shared by softmax.cu, gumbel.cu and
+// estimators.cu (twin of kernels/_rows.py): per-dtype constants and math, the
+// storage conversions of __half, the NaN-propagating maximum, the arg-max
+// order, the warp/block reductions, the mapping of threads to rows and a
+// thread's share of its row, and the passes over a row built on them: its
+// load and NaN-propagating maximum, the sum of its terms (the exponentials),
+// its log-normaliser (log_softmax's, with the log1p precision of peaked rows),
+// a plain sum over it, the scaled output, the dot product of two rows and the
+// one-hot of the first maximum.  Also the noise modes of the Gumbel-Softmax
+// kernel.  The launch geometry they assume is described in softmax.cu.
 
 #ifndef GUMBEL_NP_ROWS_CUH
 #define GUMBEL_NP_ROWS_CUH
@@ -332,6 +333,87 @@ __device__ __forceinline__ void each_scaled(const T (&c)[NU * U], const Share<U,
                                             At at, Emit emit) {
     each_cached(sh, NoBlock(), [&](int i, int, i64 j, int) { emit(j, c[i] * f); });
     each_uncached(sh, unit, [&](int v, i64 j, const auto& b) { emit(j, at(b, v, j) * f); });
+}
+
+// log(s) for a row sum s of exp(x - m) whose terms other than the maximum's
+// 1 add to t (t = s - 1 without the rounding of s when s < 2, exactly one
+// term being 1 then): log1p(t) below 2, where log(s) would lose the relative
+// precision of a result near 0 (logsumexp([0, -40]) = 4.2e-18), log(s)
+// otherwise.
+template <typename T>
+__device__ __forceinline__ T log_of_terms(T s, T t) {
+    return s < T(2) ? log1p_t(t) : log_t(s);
+}
+
+// Adds to a thread's s and t (see log_of_terms) the terms exp(x_j - m) of
+// its cached elements; with SHIFT their slots keep x_j - m (load_row_log).
+template <bool SHIFT, int N, typename T>
+__device__ __forceinline__ void add_cached_terms(T (&c)[N], const Share<1, N>& sh, T m, T& s, T& t) {
+    each_cached(sh, NoBlock(), [&](int i, int, i64, int) {
+        const T d = c[i] - m, e = exp_t(d);
+        if constexpr (SHIFT) c[i] = d;
+        s += e;
+        t += d < T(0) ? e : T(0);
+    });
+}
+
+// Adds to a thread's s and t the terms of its uncached elements, in double
+// (plus_wide); logsumexp and load_row_log.
+template <int N, typename S>
+__device__ __forceinline__ void add_uncached_terms(const S* __restrict__ xr, const Share<1, N>& sh,
+                                                   typename Storage<S>::T m, typename Storage<S>::T& s,
+                                                   typename Storage<S>::T& t) {
+    typedef typename Storage<S>::T T;
+    double w = 0.0, wt = 0.0;
+    each_uncached(sh, NoBlock(), [&](int, i64 j, int) {
+        const T d = Storage<S>::load(xr[j]) - m, e = exp_t(d);
+        w += e;
+        wt += d < T(0) ? e : T(0);
+    });
+    s = plus_wide(s, w);
+    t = plus_wide(t, wt);
+}
+
+// A row's log-normaliser, as log_softmax computes it: its NaN-propagating
+// maximum m, the sum s of its terms exp(x_j - m) and ls = log(s) by
+// log_of_terms, so log_softmax(x)_j = (x_j - m) - ls.  Shared by log_softmax
+// (softmax.cu) and the estimators (estimators.cu): their log-probabilities
+// are log_softmax's elements bit for bit, and their entropies and divergences
+// are built on the same normalisers.
+template <typename T>
+struct RowLog {
+    T m, s, ls;
+};
+
+// Loads the thread's cached elements of row xr into c as x_j - m (-inf past
+// the end of the row) and returns its RowLog, on every thread of the row.
+template <int N, typename S>
+__device__ __forceinline__ RowLog<typename Storage<S>::T> load_row_log(
+    typename Storage<S>::T (&c)[N], const S* __restrict__ xr, const Share<1, N>& sh, int lanes) {
+    typedef typename Storage<S>::T T;
+    RowLog<T> q;
+    q.m = load_row_max(c, xr, sh, lanes);
+    T s = T(0), t = T(0);
+    add_cached_terms<true>(c, sh, q.m, s, t);
+    add_uncached_terms(xr, sh, q.m, s, t);
+    q.s = row_reduce(s, SumOp(), T(0), lanes);
+    t = row_reduce(t, SumOp(), T(0), lanes);
+    q.ls = log_of_terms(q.s, t);
+    return q;
+}
+
+// The sum over the row of cached(i, j) for the thread's cached elements (slot
+// i, element j) and uncached(j) for the others, on every thread of the row:
+// a pass that leaves the cache as it is (row_term_sum rewrites it).  The
+// cached values add up in T, the uncached ones in double (plus_wide).
+template <typename T, int N, typename Cached, typename Uncached>
+__device__ __forceinline__ T row_sum(const Share<1, N>& sh, int lanes, Cached cached,
+                                     Uncached uncached) {
+    T s = T(0);
+    each_cached(sh, NoBlock(), [&](int i, int, i64 j, int) { s += cached(i, j); });
+    double w = 0.0;
+    each_uncached(sh, NoBlock(), [&](int, i64 j, int) { w += uncached(j); });
+    return row_reduce(plus_wide(s, w), SumOp(), T(0), lanes);
 }
 
 // Loads the thread's cached elements of rows gr and yr into cg and cy (0 past

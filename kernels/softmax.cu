@@ -31,9 +31,9 @@
 // part beyond it.  No fast-math: -inf masking relies on IEEE inf/NaN.
 //
 // The passes over a row (its load and maximum, the exponential sum and the
-// scaled output of softmax, the dot product of two rows) are those of
-// rows.cuh, on a share of single elements (Share<1, N>); gumbel.cu uses the
-// same ones.
+// scaled output of softmax, the log-normaliser of logsumexp and log_softmax,
+// the dot product of two rows) are those of rows.cuh, on a share of single
+// elements (Share<1, N>); gumbel.cu and estimators.cu use the same ones.
 
 #ifndef GUMBEL_NP_SOFTMAX_CU
 #define GUMBEL_NP_SOFTMAX_CU
@@ -41,45 +41,6 @@
 #include "rows.cuh"
 
 namespace gnp {
-
-// log(s) for a row sum s of exp(x - m) whose terms other than the maximum's
-// 1 add to t (t = s - 1 without the rounding of s when s < 2, exactly one
-// term being 1 then): log1p(t) below 2, where log(s) would lose the relative
-// precision of a result near 0 (logsumexp([0, -40]) = 4.2e-18), log(s)
-// otherwise.
-template <typename T>
-__device__ __forceinline__ T log_of_terms(T s, T t) {
-    return s < T(2) ? log1p_t(t) : log_t(s);
-}
-
-// Adds to a thread's s and t (see log_of_terms) the terms exp(x_j - m) of
-// its cached elements; with SHIFT their slots keep x_j - m (log_softmax).
-template <bool SHIFT, int N, typename T>
-__device__ __forceinline__ void add_cached_terms(T (&c)[N], const Share<1, N>& sh, T m, T& s, T& t) {
-    each_cached(sh, NoBlock(), [&](int i, int, i64, int) {
-        const T d = c[i] - m, e = exp_t(d);
-        if constexpr (SHIFT) c[i] = d;
-        s += e;
-        t += d < T(0) ? e : T(0);
-    });
-}
-
-// Adds to a thread's s and t the terms of its uncached elements, in double
-// (plus_wide); logsumexp and log_softmax.
-template <int N, typename S>
-__device__ __forceinline__ void add_uncached_terms(const S* __restrict__ xr, const Share<1, N>& sh,
-                                                   typename Storage<S>::T m, typename Storage<S>::T& s,
-                                                   typename Storage<S>::T& t) {
-    typedef typename Storage<S>::T T;
-    double w = 0.0, wt = 0.0;
-    each_uncached(sh, NoBlock(), [&](int, i64 j, int) {
-        const T d = Storage<S>::load(xr[j]) - m, e = exp_t(d);
-        w += e;
-        wt += d < T(0) ? e : T(0);
-    });
-    s = plus_wide(s, w);
-    t = plus_wide(t, wt);
-}
 
 // softmax (scale == nullptr) or scale[r] * softmax, the VJP of logsumexp.
 template <typename S>
@@ -161,14 +122,8 @@ __global__ void GNP_BOUNDS log_softmax_fwd(const S* __restrict__ x, S* __restric
         S* outr = out + r * k;
         const Share<1, N> sh = share_of<1, N>(g, kr);
         T c[N];
-        const T m = load_row_max(c, xr, sh, lanes);
-        T s = T(0), t = T(0);
-        add_cached_terms<true>(c, sh, m, s, t);
-        add_uncached_terms(xr, sh, m, s, t);
-        s = row_reduce(s, SumOp(), T(0), lanes);
-        t = row_reduce(t, SumOp(), T(0), lanes);
-
-        const T ls = log_of_terms(s, t);
+        const RowLog<T> q = load_row_log(c, xr, sh, lanes);
+        const T m = q.m, ls = q.ls;
         each_cached(sh, NoBlock(), [&](int i, int, i64 j, int) { outr[j] = St::store(c[i] - ls); });
         const i64 tail = sh.tail;
         for (i64 j = tail; j < kr; j += g.width) {

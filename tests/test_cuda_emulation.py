@@ -116,7 +116,7 @@ blocks."""
 ROW_LENGTHS = (1, 2, 3, 5, 16, 31, 33, cuda.WARP_MAX_K, cuda.WARP_MAX_K + 1, 3000, LONG_ROW)
 """Rows of 1 to 32 lanes, both sides of the warp/block switch, and long rows.
 In warp mode float64 rows of more than 512 elements (and float32 rows of the
-two-array backward kernels) also have uncached tails."""
+two-array kernels and of those with a smaller cache) also have uncached tails."""
 
 
 def compute(dtype: np.dtype) -> np.dtype:
@@ -289,7 +289,11 @@ class Emulator(Library):
         data = next(p for p in kernel.cuda if _ops.PARAMS[p].shape == "RK")
         rows, k = values[data].shape
         plan = {**values, "rows": rows, "k": k}
-        per_row = [values[p].shape[1] for p in kernel.cuda if _ops.PARAMS[p].shape == "RN"]
+        per_row = [
+            values[p].shape[1]
+            for p in kernel.cuda
+            if _ops.PARAMS[p].shape == "RN" and values.get(p) is not None
+        ]
         n = plan["nsamples"] = per_row[0] if per_row else 1
         if "tau_stride" in kernel.cuda:
             plan["tau_stride"] = 0 if values["tau"].size == 1 else 1
@@ -732,6 +736,228 @@ def case_categorical_fwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
         index_check(what, got[valid], ref, xc[valid], rids[valid], dtype)
 
 
+def distribution(xc: np.ndarray) -> dict[str, np.ndarray]:
+    """The terms of the estimator kernels in float64, as error scales: ``d =
+    x - m`` (``m`` the row maximum of :func:`row_max`), ``p = softmax(x)``,
+    ``ls = log(sum(exp(d)))`` and ``|d|`` with 0 where ``p = 0`` (no ``0 *
+    inf``)."""
+    with np.errstate(all="ignore"):
+        x = xc.astype(np.float64)
+        d = x - row_max(x)
+        e = np.exp(d)
+        s = e.sum(axis=-1, keepdims=True)
+        p = e / s
+        ad = np.where(e > 0, np.abs(d), 0.0)
+        return {"d": d, "p": p, "ls": np.log(s), "ad": ad}
+
+
+def invalid_index_rows(index: np.ndarray, k: int) -> np.ndarray:
+    """``index`` with indices outside ``[0, k)`` in row 0 (one far below, one
+    far past the end of the row, so that a read of either faults) and in
+    row 3 (``k`` itself): the rows the kernels must make NaN without reading
+    them.  The CPU's public functions reject such indices; their references
+    are taken on the valid ``index``."""
+    bad = index.copy()
+    bad[0, 0] = -(2**62)
+    bad[0, -1] = k + 2**40
+    bad[3, bad.shape[1] // 2] = k
+    return bad
+
+
+def sample_index(k: int, nsamples: int, seed: int) -> np.ndarray:
+    """Random indices: in every row the last element first (in the uncached
+    tail of the long rows), then, with several samples, the first element,
+    and duplicates (the last two samples of every other row; the last
+    element again from row 4 on; all of row 2's samples at it), which add
+    up in sample order."""
+    index = np.random.default_rng(seed).integers(0, k, (ROWS, nsamples))
+    index[:, 0] = k - 1
+    if nsamples > 1:
+        index[:, 1] = 0
+        index[1::2, -1] = index[1::2, -2]  # a duplicate pair, in order
+        index[2, :] = k - 1  # every sample at one element
+        index[4:, 2] = k - 1
+    return index
+
+
+def case_categorical_log_prob_fwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    ct = compute(dtype)
+    x = logits(dtype, k, 17)
+    xc = x.astype(ct)
+    dist = distribution(xc)
+    for nsamples in (1, 5):
+        index = sample_index(k, nsamples, 18 + nsamples)
+        for invalid in (False, True):
+            idx = invalid_index_rows(index, k) if invalid else index
+            what = f"categorical_log_prob_fwd nsamples={nsamples} invalid={invalid}"
+            values = {"logits": x, "index": idx, "out_samples": np.full(idx.shape, np.nan, dtype)}
+            got = emulate(emu, "categorical_log_prob_fwd", dtype, values)["out_samples"]
+            ref = gnp.categorical_log_prob(xc, index).astype(np.float64)
+            ref[(idx < 0) | (idx >= k)] = np.nan
+            # (x_i - m) - ls, as log_softmax: relative to |d_i| + |ls|.
+            with np.errstate(all="ignore"):
+                di = np.take_along_axis(np.abs(dist["d"]), index, axis=-1)
+                scale = di + np.abs(dist["ls"])
+            check(what, got, ref, scale, dtype, ULPS)
+
+
+def score_weights(estimator: int, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    """The weights ``w'_s`` of ``score_bwd`` in float64 (an error scale)."""
+    w = w.astype(np.float64)
+    n = w.shape[1]
+    if estimator == _ops.SCORE_SUM:
+        return w
+    if estimator == _ops.SCORE_MEAN:
+        return (w - (0.0 if b is None else b.astype(np.float64))) / n
+    return (w - w.mean(axis=-1, keepdims=True)) / (n - 1)
+
+
+def case_score_bwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    ct = compute(dtype)
+    x = logits(dtype, k, 19)
+    xc = x.astype(ct)
+    p = distribution(xc)["p"]
+    variants = (
+        # estimator, samples per row, baseline
+        (_ops.SCORE_SUM, 1, False),
+        (_ops.SCORE_SUM, 5, False),
+        (_ops.SCORE_MEAN, 1, False),
+        (_ops.SCORE_MEAN, 5, False),
+        (_ops.SCORE_MEAN, 1, True),
+        (_ops.SCORE_MEAN, 5, True),
+        (_ops.SCORE_LOO, 5, False),
+    )
+    for estimator, nsamples, with_baseline in variants:
+        index = sample_index(k, nsamples, 20 + nsamples)
+        w = normal(dtype, index.shape, 21 + nsamples)
+        w[1, -1] = np.nan  # NaN in a weight: its row is NaN
+        b = normal(dtype, index.shape, 22 + nsamples) if with_baseline else None
+        wc, bc = w.astype(ct), None if b is None else b.astype(ct)
+        if estimator == _ops.SCORE_SUM:
+            ref = gnp.categorical_log_prob_backward(wc, xc, index)
+        else:
+            baseline = "loo" if estimator == _ops.SCORE_LOO else bc
+            ref = gnp.reinforce(xc, index, wc, baseline=baseline)
+        # -W softmax_j + the weights at j, added in order: relative to the
+        # magnitudes of W's terms (LOO's W is 0 but for their rounding) times
+        # p_j, plus those of the weights at j.
+        ws = score_weights(estimator, w, b)
+        with np.errstate(all="ignore"):
+            scale = np.abs(ws).sum(axis=-1, keepdims=True) * p
+            for s in range(nsamples):
+                np.add.at(scale, (np.arange(ROWS), index[:, s]), np.abs(ws[:, s]))
+        for invalid in (False, True):
+            idx = invalid_index_rows(index, k) if invalid else index
+            what = (
+                f"score_bwd estimator={estimator} nsamples={nsamples} "
+                f"baseline={with_baseline} invalid={invalid}"
+            )
+            values = {
+                "logits": x,
+                "index": idx,
+                "weights": w,
+                "baseline": b,
+                "out": np.full(x.shape, np.nan, dtype),
+                "estimator": estimator,
+            }
+            got = emulate(emu, "score_bwd", dtype, values)["out"]
+            want = ref.astype(np.float64)
+            want[((idx < 0) | (idx >= k)).any(axis=-1)] = np.nan
+            check(what, got, want, scale, dtype, ULPS)
+
+
+def entropy_scale(dist: dict[str, np.ndarray]) -> np.ndarray:
+    """The error scale of ``H = ls - sum_j e_j d_j / s``, as a column: the
+    magnitudes of its two terms."""
+    with np.errstate(all="ignore"):
+        return np.abs(dist["ls"]) + (dist["p"] * dist["ad"]).sum(axis=-1, keepdims=True)
+
+
+def case_categorical_entropy_fwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    x = logits(dtype, k, 23)
+    xc = x.astype(compute(dtype))
+    values = {"logits": x, "out_rows": np.full(ROWS, np.nan, dtype)}
+    got = emulate(emu, "categorical_entropy_fwd", dtype, values)["out_rows"]
+    ref = gnp.categorical_entropy(xc)
+    check("categorical_entropy_fwd", got, ref, entropy_scale(distribution(xc))[:, 0], dtype, ULPS)
+
+
+def case_categorical_entropy_bwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    ct = compute(dtype)
+    x = logits(dtype, k, 24)
+    g = normal(dtype, ROWS, 25)
+    xc, gc = x.astype(ct), g.astype(ct)
+    values = {"g_rows": g, "logits": x, "out": np.full(x.shape, np.nan, dtype)}
+    got = emulate(emu, "categorical_entropy_bwd", dtype, values)["out"]
+    ref = gnp.categorical_entropy_backward(gc, xc)
+    # -g p ((d - ls) + H): relative to |g| p (|d| + |ls| + H's scale).
+    dist = distribution(xc)
+    with np.errstate(all="ignore"):
+        scale = np.abs(gc.astype(np.float64))[:, None] * dist["p"] * (
+            dist["ad"] + np.abs(dist["ls"]) + entropy_scale(dist)
+        )
+    check("categorical_entropy_bwd", got, ref, scale, dtype, ULPS)
+
+
+KL_PAIRS = [7, 4, 2, 3, 1, 5, 6, 0, 8]
+"""The rows of :func:`logits` that give p for each row of q: a random q
+against a p with every other category masked (KL = +inf) and against a NaN
+p, random against random, NaN against random, +inf and all -inf against
+themselves, a q with masked categories against a random p, and two constant
+rows (KL = 0)."""
+
+
+def kl_inputs(dtype: np.dtype, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    return logits(dtype, k, seed), logits(dtype, k, seed + 1)[KL_PAIRS]
+
+
+def kl_scale(q: dict[str, np.ndarray], p: dict[str, np.ndarray]) -> np.ndarray:
+    """The error scale of each term ``(dq - lsq) - (dp - lsp)`` of the
+    divergence (the magnitudes of its four parts), 0 where ``q_j = 0``."""
+    with np.errstate(all="ignore"):
+        a = q["ad"] + np.abs(q["ls"]) + np.abs(p["d"]) + np.abs(p["ls"])
+        return np.where(q["p"] > 0, a, 0.0)
+
+
+def case_categorical_kl_fwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    ct = compute(dtype)
+    xq, xp = kl_inputs(dtype, k, 26)
+    qc, pc = xq.astype(ct), xp.astype(ct)
+    values = {"logits": xq, "logits_p": xp, "out_rows": np.full(ROWS, np.nan, dtype)}
+    got = emulate(emu, "categorical_kl_fwd", dtype, values)["out_rows"]
+    ref = gnp.categorical_kl(qc, pc)
+    q, p = distribution(qc), distribution(pc)
+    with np.errstate(all="ignore"):
+        scale = (q["p"] * kl_scale(q, p)).sum(axis=-1)
+    check("categorical_kl_fwd", got, ref, scale, dtype, ULPS)
+
+
+def case_categorical_kl_bwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    ct = compute(dtype)
+    xq, xp = kl_inputs(dtype, k, 28)
+    g = normal(dtype, ROWS, 30)
+    qc, pc, gc = xq.astype(ct), xp.astype(ct), g.astype(ct)
+    values = {
+        "g_rows": g,
+        "logits": xq,
+        "logits_p": xp,
+        "out": np.full(xq.shape, np.nan, dtype),
+        "out_p": np.full(xq.shape, np.nan, dtype),
+    }
+    got = emulate(emu, "categorical_kl_bwd", dtype, values)
+    dq, dp = gnp.categorical_kl_backward(gc, qc, pc)
+    q, p = distribution(qc), distribution(pc)
+    with np.errstate(all="ignore"):
+        ag = np.abs(gc.astype(np.float64))[:, None]
+        terms = kl_scale(q, p)
+        # g q (lr - KL): the terms of lr and KL's own scale; g (p - q).
+        scale_q = ag * q["p"] * (terms + (q["p"] * terms).sum(axis=-1, keepdims=True))
+        scale_p = ag * (p["p"] + q["p"])
+    check("categorical_kl_bwd out", got["out"], dq, scale_q, dtype, ULPS)
+    check("categorical_kl_bwd out_p", got["out_p"], dp, scale_p, dtype, ULPS)
+
+
+
 CASES: dict[str, Callable[[Emulator, np.dtype, int], None]] = {
     "logsumexp_fwd": case_logsumexp_fwd,
     "softmax_fwd": case_softmax_fwd,
@@ -743,6 +969,12 @@ CASES: dict[str, Callable[[Emulator, np.dtype, int], None]] = {
     "gumbel_softmax_fwd": case_gumbel_softmax_fwd,
     "gumbel_softmax_bwd": case_gumbel_softmax_bwd,
     "categorical_fwd": case_categorical_fwd,
+    "categorical_log_prob_fwd": case_categorical_log_prob_fwd,
+    "score_bwd": case_score_bwd,
+    "categorical_entropy_fwd": case_categorical_entropy_fwd,
+    "categorical_entropy_bwd": case_categorical_entropy_bwd,
+    "categorical_kl_fwd": case_categorical_kl_fwd,
+    "categorical_kl_bwd": case_categorical_kl_bwd,
 }
 """The comparison with the CPU of each kernel, by name."""
 
@@ -790,6 +1022,12 @@ BREAKAGES = {
         "if (r >= rows) break;\n        const i64 kr = k;",
         "softmax_fwd", F32, 16, EmulationError,
     ),
+    "sample-weight-added-by-every-lane": (
+        "estimators",
+        "            if (qi % sh.width != 0) continue;\n",
+        "",
+        "score_bwd", F32, 33, AssertionError,
+    ),
 }
 """Breakages the emulation must detect: a missing barrier (each of the two
 in the block reduction: stale partial sums are read, or overwritten before
@@ -797,7 +1035,9 @@ the other warps have read them, which the comparison with the CPU or the
 disagreement of the two schedules shows), a wrong shuffle lane mask (the
 widest butterfly step exchanges nothing), an off-by-one in the row bound and
 in a tail loop (values left unwritten), and idle threads that leave the
-reductions (a divergent shuffle, which the emulation reports)."""
+reductions (a divergent shuffle, which the emulation reports), and a
+sample's weight added by every thread of its row instead of the one that
+holds its element (score_bwd: weights at the wrong elements)."""
 
 
 # --------------------------------------------------------------------------
@@ -812,7 +1052,7 @@ STEMS: dict[str, tuple[str, ...]] = {
 
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory) -> dict[str, Path]:
-    """Every library of this module, compiled in parallel: the two kernel
+    """Every library of this module, compiled in parallel: the kernel
     sources (all kernels, all dtypes), each breakage (its kernel and dtype
     only) and the emulation's own probes."""
     build = tmp_path_factory.mktemp("cuda_host")
@@ -927,6 +1167,19 @@ def test_emulated_instances_are_those_nvrtc_compiles():
     for name, kernel in _ops.KERNELS.items():
         for dt in DTYPES:
             assert f"{name}<{STORAGE[dt]}>" in cuda.NAME_EXPRESSIONS[kernel.stem]
+
+
+def test_score_estimators_match_the_registry():
+    """``gnp::SCORE_*`` (estimators.cu) are the numbers the launch passes as
+    ``estimator`` (``_ops.SCORE_*``), as ``gnp::NOISE_*`` are checked in
+    test_cuda_loader.py."""
+    text = cuda.source("estimators")
+    found = dict(re.findall(r"\b(SCORE_SUM|SCORE_MEAN|SCORE_LOO)\s*=\s*(\d+)\b", text))
+    assert {name: int(value) for name, value in found.items()} == {
+        "SCORE_SUM": _ops.SCORE_SUM,
+        "SCORE_MEAN": _ops.SCORE_MEAN,
+        "SCORE_LOO": _ops.SCORE_LOO,
+    }
 
 
 @pytest.mark.parametrize("k", (5, cuda.WARP_MAX_K + 1), ids=lambda k: f"k{k}")

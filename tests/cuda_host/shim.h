@@ -1,8 +1,7 @@
 // Host emulation of the CUDA device environment of the gumbel_np kernels, so
-// that kernels/softmax.cu and kernels/gumbel.cu (the text the loader hands
-// NVRTC) compile with g++ and run on the CPU.  Used by
-// tests/test_cuda_emulation.py, which states what this emulation can and
-// cannot catch.
+// that kernels/*.cu (the text the loader hands NVRTC) compile with g++ and
+// run on the CPU.  Used by tests/test_cuda_emulation.py, which states what
+// this emulation can and cannot catch.
 //
 // Execution model.  A launch runs its blocks one after another (in index
 // order, or reversed).  Within a block every CUDA thread is a cooperative
