@@ -78,8 +78,8 @@ class Param:
     ``double`` or ``__half``), ``T`` the type it computes in (``float`` for
     ``__half``).  ``shape``: for an array, its shape in terms of ``R`` (rows),
     ``K`` (row length) and ``N`` (draws per row); ``"1|R"`` is one value or
-    one per row.  ``optional``: an array that may be absent (``None``), passed
-    as the backend's "no array" sentinel.
+    one per row, ``"U"`` a single value.  ``optional``: an array that may be
+    absent (``None``), passed as the backend's "no array" sentinel.
     """
 
     ctype: str
@@ -118,6 +118,7 @@ PARAMS: dict[str, Param] = {
     "logits_p": Param("const S*", "RK"),
     "out_p": Param("S*", "RK"),
     "estimator": Param("int"),
+    "status": Param("i64*", "U", optional=True),
     "k0": Param("u32"),
     "k1": Param("u32"),
     "draw": Param("u32"),
@@ -190,10 +191,10 @@ KERNELS: dict[str, Kernel] = {
         _kernel("categorical_fwd", "gumbel", "logits samples k nsamples k0 k1 row_ids",
                 "logits samples rows k nsamples per_item k0 k1 row_ids lanes",
                 geometry="items", work="k*nsamples"),
-        _kernel("categorical_log_prob_fwd", "estimators", "logits out_samples k nsamples index",
-                "logits index out_samples rows k nsamples lanes"),
-        _kernel("score_bwd", "estimators", "logits out k nsamples index weights baseline estimator",
-                "logits index weights baseline out rows k nsamples estimator lanes"),
+        _kernel("categorical_log_prob_fwd", "estimators", "logits out_samples k nsamples index status",
+                "logits index out_samples status rows k nsamples lanes"),
+        _kernel("score_bwd", "estimators", "logits out k nsamples index weights baseline estimator status",
+                "logits index weights baseline out status rows k nsamples estimator lanes"),
         _kernel("categorical_entropy_fwd", "estimators", "logits out_rows k",
                 "logits out_rows rows k lanes"),
         _kernel("categorical_entropy_bwd", "estimators", "g_rows logits out k",
@@ -304,6 +305,25 @@ def _bad_rows(ctx: dict) -> None:
         )
 
 
+def _bad_index(ctx: dict) -> None:
+    """A ValueError naming the first row and value of ``index`` outside
+    ``[0, K)``, where the kernel flagged one (its ``status``; a separate check
+    would be a pass over ``index`` as long as the kernel's when K is small)."""
+    xp, values, lay, func = ctx["xp"], ctx["values"], ctx["lay"], ctx["func"]
+    if not int(values["status"][0]):
+        return
+    flat = values["index"]
+    bad = (flat < 0) | (flat >= lay.k)
+    r = int(xp.flatnonzero(bad.any(axis=1))[0])
+    s = int(xp.flatnonzero(bad[r])[0])
+    raw = values["_index_raw"].reshape(flat.shape)
+    where = tuple(int(i) for i in np.unravel_index(r, lay.batch))
+    raise ValueError(
+        f"{func}: index {int(raw[r, s])} in row {where} is out of range for {lay.k} categories "
+        f"(axis {ctx['axis']} of the logits)"
+    )
+
+
 OPS: dict[str, Op] = {
     op.name: op
     for op in (
@@ -327,11 +347,12 @@ OPS: dict[str, Op] = {
         _op("categorical", "categorical_fwd", "logits:data", "num_samples rng row_ids", "samples",
             "gumbel", needs_categories=True, finish=_bad_rows),
         _op("categorical_log_prob", "categorical_log_prob_fwd", "logits:data index:index", "", "per_index",
-            "softmax", backward="categorical_log_prob_backward"),
+            "softmax", backward="categorical_log_prob_backward", finish=_bad_index),
         _op("categorical_log_prob_backward", "score_bwd", "weights:grad_index:grad logits:data index:index",
-            "", "rows", "softmax", forward="categorical_log_prob", constants=(("estimator", SCORE_SUM),)),
+            "", "rows", "softmax", forward="categorical_log_prob", constants=(("estimator", SCORE_SUM),),
+            finish=_bad_index),
         _op("reinforce", "score_bwd", "logits:data index:index weights:values:values", "baseline", "rows",
-            "softmax"),
+            "softmax", finish=_bad_index),
         _op("categorical_entropy", "categorical_entropy_fwd", "logits:data", "", "batch", "softmax",
             backward="categorical_entropy_backward"),
         _op("categorical_entropy_backward", "categorical_entropy_bwd", "g_rows:grad_batch logits:data", "",
@@ -507,10 +528,12 @@ def _small_call(op: Op, arrays: tuple[Any, ...], out: Any, opts: dict) -> Any:
     return buf.reshape(shape) if out is None else out
 
 
-def _index(xp: Any, x: Any, func: str, name: str, lay: Any, axis: Any) -> Any:
-    """``index`` as int64 ``(rows, S)`` (its sample axes flattened), checked:
-    an integer array whose shape starts with the batch shape, every value
-    in ``[0, K)``."""
+def _index(xp: Any, x: Any, func: str, name: str, lay: Any, axis: Any) -> tuple[Any, Any]:
+    """``index`` as int64 ``(rows, S)`` (its sample axes flattened), and as
+    the array it was given, checked:
+    an integer array whose shape starts with the batch shape.  Its values
+    are checked by the kernel, in the pass that reads them
+    (:func:`_bad_index`)."""
     idx = as_array(xp, x, func, name)
     if idx.dtype.kind not in "iu":
         raise TypeError(
@@ -524,19 +547,7 @@ def _index(xp: Any, x: Any, func: str, name: str, lay: Any, axis: Any) -> Any:
             f"logits (their shape without axis {axis}) followed by any sample axes"
         )
     n = math.prod(idx.shape[nb:])
-    if idx.size:
-        lo, hi = int(idx.min()), int(idx.max())
-        if lo < 0 or hi >= lay.k:
-            flat = idx.reshape(lay.rows, n)
-            bad = (flat < 0) | (flat >= lay.k)
-            r = int(xp.flatnonzero(bad.any(axis=1))[0])
-            v = int(flat[r][bad[r]][0])
-            where = tuple(int(i) for i in np.unravel_index(r, lay.batch))
-            raise ValueError(
-                f"{func}: {name} {v} in row {where} is out of range for {lay.k} categories "
-                f"(axis {axis} of the logits)"
-            )
-    return xp.ascontiguousarray(idx.astype(np.int64, copy=False)).reshape(lay.rows, n), tuple(idx.shape)
+    return xp.ascontiguousarray(idx.astype(np.int64, copy=False)).reshape(lay.rows, n), idx
 
 
 def _inputs(
@@ -570,8 +581,11 @@ def _inputs(
     index_shape = None
     for (param, role, name), x in zip(roles, arrays):
         if role == "index":
-            values[param], index_shape = _index(xp, x, func, name, lay, axis)
+            values[param], raw = _index(xp, x, func, name, lay, axis)
+            index_shape = tuple(raw.shape)
+            values["_index_raw"] = raw
             values["nsamples"] = values[param].shape[1]
+            values["status"] = xp.zeros(1, np.int64)
             values["_index_shape"] = index_shape
     for param, role, name in roles:
         if role == "index":
@@ -712,7 +726,9 @@ def _call(op: Op, xp: Any, backend: Any, arrays: tuple[Any, ...], axis: Any, out
     values["rows"], values["k"] = lay.rows, lay.k
     backend.launch(kernel, values)
     if op.finish is not None:
-        op.finish({"xp": xp, "buf": buf, "lay": lay, "func": func, "logits": values.get("logits")})
+        op.finish(
+            {"xp": xp, "buf": buf, "lay": lay, "func": func, "logits": values.get("logits"), "values": values, "axis": axis}
+        )
 
     # Restore and deliver.
     if op.result == "batch":

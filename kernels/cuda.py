@@ -322,7 +322,7 @@ def _array_dtype(ctype: str, dtype: np.dtype) -> np.dtype:
 
 
 def _shape(spec: str, rows: int, k: int, nsamples: int) -> tuple[int, ...]:
-    return tuple({"R": rows, "K": k, "N": nsamples}[c] for c in spec)
+    return tuple({"R": rows, "K": k, "N": nsamples, "U": 1}[c] for c in spec)
 
 
 # --------------------------------------------------------------------------

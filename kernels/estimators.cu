@@ -23,7 +23,9 @@
 // A row without a distribution (NaN, +inf or all -inf) gives NaN everywhere,
 // as log_softmax does: its maximum m is not finite, and m - m (0 otherwise)
 // is added where a masked category would give 0.  An index outside [0, k) is
-// never read; it gives NaN (the public layer raises before the launch).
+// never read; it gives NaN and sets *status = 1 (a benign race: every writer
+// writes 1), from which the public layer raises, so the range check is part
+// of the pass that reads the indices.
 
 #ifndef GUMBEL_NP_ESTIMATORS_CU
 #define GUMBEL_NP_ESTIMATORS_CU
@@ -78,6 +80,7 @@ template <typename S>
 __global__ void GNP_BOUNDS_TWO_BLOCKS categorical_log_prob_fwd(const S* __restrict__ logits,
                                                                const gnp::i64* __restrict__ index,
                                                                S* __restrict__ out_samples,
+                                                               gnp::i64* __restrict__ status,
                                                                gnp::i64 rows, gnp::i64 k,
                                                                gnp::i64 nsamples, int lanes) {
     using namespace gnp;
@@ -103,6 +106,7 @@ __global__ void GNP_BOUNDS_TWO_BLOCKS categorical_log_prob_fwd(const S* __restri
             const i64 i = ir[s];
             const bool ok = i >= 0 && i < k;
             outr[s] = St::store(ok ? (St::load(xr[i]) - q.m) - q.ls : Num<T>::nan());
+            if (!ok && status != nullptr) *status = 1;  // every writer writes the same value
         }
     }
 }
@@ -130,8 +134,8 @@ __global__ void GNP_BOUNDS_TWO_BLOCKS categorical_log_prob_fwd(const S* __restri
 template <typename S>
 __global__ void GNP_BOUNDS score_bwd(const S* __restrict__ logits, const gnp::i64* __restrict__ index,
                                      const S* __restrict__ weights, const S* __restrict__ baseline,
-                                     S* __restrict__ out, gnp::i64 rows, gnp::i64 k,
-                                     gnp::i64 nsamples, int estimator, int lanes) {
+                                     S* __restrict__ out, gnp::i64* __restrict__ status, gnp::i64 rows,
+                                     gnp::i64 k, gnp::i64 nsamples, int estimator, int lanes) {
     using namespace gnp;
     typedef typename Storage<S>::T T;
     typedef Storage<S> St;
@@ -177,6 +181,7 @@ __global__ void GNP_BOUNDS score_bwd(const S* __restrict__ logits, const gnp::i6
             W += weight(t);
         }
         const T f = -W / s;
+        if (bad && g.rank == 0 && status != nullptr) *status = 1;
 
         each_cached(sh, NoBlock(), [&](int i, int, i64, int) { c[i] = c[i] * f; });
         // A row with an index out of range is NaN: nothing to add.

@@ -21,8 +21,9 @@ normaliser is computed the way ``log_softmax`` computes it:
   a category whose probability is exactly 0 (a ``-inf`` logit) contributes
   an exact 0 to the sum and to the gradient, never ``0 * -inf``.
 
-An index outside ``[0, K)`` is never read: it gives NaN (the public layer
-raises before the launch).  A row without a distribution (NaN, ``+inf`` or
+An index outside ``[0, K)`` is never read: it gives NaN and sets the
+``status`` flag, from which the public layer raises (the range check is part
+of the pass that reads the indices, not a pass of its own).  A row without a distribution (NaN, ``+inf`` or
 all ``-inf``) gives NaN, as ``log_softmax`` does.
 """
 
@@ -42,9 +43,10 @@ _softmax_block = softmax_fwd.block
 
 
 @row_kernel
-def categorical_log_prob_fwd(r0, r1, x, out, k, n, index):
+def categorical_log_prob_fwd(r0, r1, x, out, k, n, index, status):
     """``out[r * n + s] = log_softmax(x[r])[index[r * n + s]]``; NaN for an
-    index outside ``[0, k)``."""
+    index outside ``[0, k)``, which also sets ``status[0] = 1`` (when
+    ``status`` is given)."""
     wide_vectors()
     rows = r1 - r0
     mls = np.empty(2 * rows, x.dtype)
@@ -52,6 +54,7 @@ def categorical_log_prob_fwd(r0, r1, x, out, k, n, index):
     ls = mls[rows:]
     log_normalisers(r0, r1, x, k, m, ls)
     nan = x.dtype.type(np.nan)
+    bad = 0
     for r in range(rows):
         xr = x[(r0 + r) * k : (r0 + r + 1) * k]
         ir = index[(r0 + r) * n : (r0 + r + 1) * n]
@@ -63,16 +66,20 @@ def categorical_log_prob_fwd(r0, r1, x, out, k, n, index):
             ok = (i >= 0) & (i < k)
             v = xr[select(ok, i, np.int64(0))]
             orow[s] = select(ok, (v - mr) - lr, nan)
+            bad += select(ok, 0, 1)
+    if bad > 0 and status.size > 0:
+        status[0] = 1  # every block that finds one writes the same value
 
 
 @row_kernel
-def score_bwd(r0, r1, x, out, k, n, index, weights, baseline, estimator):
+def score_bwd(r0, r1, x, out, k, n, index, weights, baseline, estimator, status):
     """``out[r] = sum_s w_s * (onehot(index[r, s]) - softmax(x[r]))`` with
     the weights ``w_s`` of ``estimator``: ``weights`` as given
     (``SCORE_SUM``); ``(weights - baseline) / n``, the baseline absent meaning
     0 (``SCORE_MEAN``); ``(weights - mean(weights)) / (n - 1)``, the mean of
     ``(weights_s - b_s) / n`` with ``b_s`` the mean of the other samples
-    (``SCORE_LOO``).  A row with an index outside ``[0, k)`` is NaN."""
+    (``SCORE_LOO``).  A row with an index outside ``[0, k)`` is NaN and sets
+    ``status[0] = 1`` (when ``status`` is given)."""
     wide_vectors()
     rows = r1 - r0
     scratch = np.empty(rows * (n + 1), x.dtype)
@@ -122,6 +129,8 @@ def score_bwd(r0, r1, x, out, k, n, index, weights, baseline, estimator):
         if bad:
             for j in range(k):
                 orow[j] = nan
+            if status.size > 0:
+                status[0] = 1
 
 
 @part

@@ -301,7 +301,7 @@ class Emulator(Library):
             return  # as cuda.launch: nothing to compute
         # The grid, the block and the argument list of cuda.launch itself.
         (blocks,), (threads,), argv = cuda.launch_plan(kernel, plan, dtype, sms)
-        shapes = {"RK": (rows, k), "R": (rows,), "RN": (rows, n)}
+        shapes = {"RK": (rows, k), "R": (rows,), "RN": (rows, n), "U": (1,)}
         args = []
         for p, value in zip(kernel.cuda, argv):
             param = _ops.PARAMS[p]
@@ -790,8 +790,15 @@ def case_categorical_log_prob_fwd(emu: Emulator, dtype: np.dtype, k: int) -> Non
         for invalid in (False, True):
             idx = invalid_index_rows(index, k) if invalid else index
             what = f"categorical_log_prob_fwd nsamples={nsamples} invalid={invalid}"
-            values = {"logits": x, "index": idx, "out_samples": np.full(idx.shape, np.nan, dtype)}
-            got = emulate(emu, "categorical_log_prob_fwd", dtype, values)["out_samples"]
+            values = {
+                "logits": x,
+                "index": idx,
+                "out_samples": np.full(idx.shape, np.nan, dtype),
+                "status": np.zeros(1, np.int64),
+            }
+            done = emulate(emu, "categorical_log_prob_fwd", dtype, values)
+            got = done["out_samples"]
+            assert int(done["status"][0]) == int(invalid), f"{what}: status {done['status']}"
             ref = gnp.categorical_log_prob(xc, index).astype(np.float64)
             ref[(idx < 0) | (idx >= k)] = np.nan
             # (x_i - m) - ls, as log_softmax: relative to |d_i| + |ls|.
@@ -858,9 +865,12 @@ def case_score_bwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
                 "weights": w,
                 "baseline": b,
                 "out": np.full(x.shape, np.nan, dtype),
+                "status": np.zeros(1, np.int64),
                 "estimator": estimator,
             }
-            got = emulate(emu, "score_bwd", dtype, values)["out"]
+            done = emulate(emu, "score_bwd", dtype, values)
+            got = done["out"]
+            assert int(done["status"][0]) == int(invalid), f"{what}: status {done['status']}"
             want = ref.astype(np.float64)
             want[((idx < 0) | (idx >= k)).any(axis=-1)] = np.nan
             check(what, got, want, scale, dtype, ULPS)
@@ -1195,7 +1205,7 @@ def test_kernel_writes_its_outputs(emulators, name, dtype, k):
     kernel = _ops.KERNELS[name]
     rng = np.random.default_rng(17)
     rows = 3
-    shapes = {"RK": (rows, k), "R": (rows,), "RN": (rows, 4), "1|R": (rows,)}
+    shapes = {"RK": (rows, k), "R": (rows,), "RN": (rows, 4), "1|R": (rows,), "U": (1,)}
     values: dict[str, Any] = {}
     required = []
     for p in kernel.cuda:
