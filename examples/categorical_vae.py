@@ -1,4 +1,4 @@
-"""A categorical VAE on the scikit-learn digits, in plain NumPy, three gradient estimators.
+"""A categorical VAE on the scikit-learn digits, in plain NumPy, four gradient estimators.
 
 The model (Jang et al. 2017, section 4.2, scaled down to 8 x 8 digits):
 
@@ -12,25 +12,30 @@ The model (Jang et al. 2017, section 4.2, scaled down to 8 x 8 digits):
   to Bernoulli logits of the 64 pixels.
 
 The loss is the negative ELBO, ``-E_q[log p(x|z)] + KL(q(z|x) || p(z))``, with
-the KL computed analytically from the categorical ``q``:
-``KL = sum_n sum_k q_nk log(q_nk K)``.  Backpropagation through the MLPs is
-written by hand, and every gradient through the sampling step comes from
-gumbel_np's backward passes (no autodiff library):
+the KL to the uniform prior computed analytically by
+``gumbel_np.categorical_kl`` against zero logits and its gradient by
+``categorical_kl_backward``.  Backpropagation through the MLPs is written by
+hand, and every gradient through the sampling step comes from gumbel_np (no
+autodiff library, no estimator code here):
 
 * ``straight-through``: hard one-hot forward (``gumbel_softmax(hard=True)``),
   soft backward (``gumbel_softmax_backward`` from the soft sample);
 * ``gumbel-softmax``: the relaxed sample in the forward pass, its exact VJP in
   the backward pass;
-* ``reinforce``: the score-function estimator with a moving-average baseline,
-  ``(log p(x|z) - b) d log q(z|x)``, ``z`` drawn by ``gumbel_np.categorical``
-  and the score ``d log q(z|x) / d logits`` from ``log_softmax_backward``.
+* ``reinforce``: the score-function estimator ``gumbel_np.reinforce`` on one
+  exact sample per image (``gumbel_np.categorical``), the learning signal
+  ``-log p(x|z)`` centred by a moving-average baseline kept by the training
+  loop (``baseline=``);
+* ``reinforce-loo``: ``gumbel_np.reinforce`` on ``--loo-samples`` (4) exact
+  samples per image (``categorical(num_samples=4)``), the decoder run on each,
+  with the leave-one-out baseline ``baseline="loo"`` (Kool et al. 2019): each
+  sample's signal centred by the mean of the others.
 
-The KL gradient with respect to the encoder logits goes through
-``log_softmax_backward`` in all three.  The temperature follows the schedule of
-Jang et al., ``tau = max(tau_min, exp(-r t))`` for the global step ``t``,
-updated every ``--anneal-every`` steps.  All three runs share the architecture,
-the initial weights, the data split, the batch order and the noise seed, and
-use a hand-written Adam.
+The temperature follows the schedule of Jang et al.,
+``tau = max(tau_min, exp(-r t))`` for the global step ``t``, updated every
+``--anneal-every`` steps (``gumbel_np.anneal_tau``).  All runs share the
+architecture, the initial weights, the data split, the batch order and the
+noise seed, and use a hand-written Adam.
 
 The held-out negative ELBO is evaluated with discrete samples (exact
 categorical draws, ``--eval-samples`` per image) for every estimator, so the
@@ -41,10 +46,11 @@ Usage::
 
     python examples/categorical_vae.py [--steps 3000] [--latents 20] [--classes 10]
         [--hidden 128] [--batch 100] [--lr 1e-3] [--anneal-rate 3e-4] [--seed 0]
-        [--out FILE.png] [--results FILE.md] [--check-grads]
+        [--loo-samples 4] [--out FILE.png] [--results FILE.md] [--check-grads]
 
-Reference: E. Jang, S. Gu and B. Poole, "Categorical Reparameterization with
-Gumbel-Softmax", ICLR 2017.
+References: E. Jang, S. Gu and B. Poole, "Categorical Reparameterization with
+Gumbel-Softmax", ICLR 2017; W. Kool, H. van Hoof and M. Welling, "Buy 4
+REINFORCE Samples, Get a Baseline for Free!", ICLR 2019 workshop.
 """
 
 from __future__ import annotations
@@ -59,7 +65,7 @@ import numpy as np
 import gumbel_np as gnp
 
 HERE = pathlib.Path(__file__).resolve().parent
-ESTIMATORS = ("straight-through", "gumbel-softmax", "reinforce")
+ESTIMATORS = ("straight-through", "gumbel-softmax", "reinforce", "reinforce-loo")
 EVAL_CHUNK = 100
 """Images per evaluation call: 100 images x 20 latents x 10 classes stay in
 gumbel_np's single-threaded path, as in training."""
@@ -138,53 +144,54 @@ def bernoulli_nll(xl, x):
     return nll, np.exp(-np.logaddexp(0.0, -xl)) - x  # sigmoid(xl) - x
 
 
-def kl_uniform(log_q, k):
-    """KL(q || uniform) per image, and its gradient w.r.t. the encoder logits.
-
-    ``KL = sum q (log q + log K)``; with ``q = exp(log q)``,
-    ``dKL/dlog q = q (log q + log K + 1)``, taken back to the logits by
-    ``log_softmax_backward`` (the ``log K + 1`` part cancels there).
-    """
-    q = np.exp(log_q)
-    t = q * (log_q + math.log(k))
-    return t.sum((-2, -1)), gnp.log_softmax_backward(t + q, log_q)
-
-
 def one_hot(idx, k):
     return np.eye(k)[idx]
 
 
-def batch_gradients(p, x, estimator, tau, rng, baseline, n, k):
+def batch_gradients(p, x, estimator, tau, rng, baseline, n, k, samples=4):
     """Forward and backward pass of one minibatch.
 
     Returns ``(neg_elbo, nll, grads)``: the per-image training objective (the
-    relaxed one for ``gumbel-softmax``), the per-image reconstruction term and
-    the gradients of the batch mean.  ``baseline`` (the moving average of the
+    relaxed one for ``gumbel-softmax``), the per-image reconstruction term
+    (for ``reinforce-loo`` the mean over its ``samples`` samples) and the
+    gradients of the batch mean.  ``baseline`` (the moving average of the
     reconstruction term; None: this batch's mean) is used by ``reinforce``.
     """
     b = len(x)
     grads = {}
     logits, enc_cache = encode(p, x, n, k)
-    log_q = gnp.log_softmax(logits)
-    kl, dkl = kl_uniform(log_q, k)
-    if estimator == "reinforce":
-        z = one_hot(gnp.categorical(logits, rng=rng), k)  # (b, n, k), exact samples
+    prior = np.zeros_like(logits)  # the uniform prior: zero logits
+    kl = gnp.categorical_kl(logits, prior).sum(-1)
+    dlogits, _ = gnp.categorical_kl_backward(np.full((b, n), 1.0 / b), logits, prior)
+    if estimator.startswith("reinforce"):
+        if estimator == "reinforce":
+            idx = gnp.categorical(logits, rng=rng)[..., None]  # (b, n, 1), exact samples
+        else:
+            idx = gnp.categorical(logits, num_samples=samples, rng=rng)  # (b, n, S)
+        s = idx.shape[-1]
+        # The decoder runs once per sample: the S codes of an image, sample-major.
+        z = one_hot(np.moveaxis(idx, -1, 0), k).reshape(s * b, n, k)
+        xl, dec_cache = decode(p, z)
+        nll_s, dxl = bernoulli_nll(xl, np.tile(x, (s, 1)))
+        decode_backward(p, dec_cache, dxl / (s * b), grads)
+        nll_s = nll_s.reshape(s, b).T  # (b, S)
+        # Every latent variable of an image shares the image's learning signal.
+        values = np.broadcast_to(nll_s[:, None, :], idx.shape)
+        if estimator == "reinforce-loo":
+            centre = "loo"
+        else:
+            centre = float(nll_s.mean()) if baseline is None else baseline
+        dlogits += gnp.reinforce(logits, idx, values, baseline=centre) / b
+        nll = nll_s.mean(1)
     else:
         z, y_soft = gnp.gumbel_softmax(
             logits, tau=tau, hard=estimator == "straight-through", rng=rng, return_soft=True
         )
-    xl, dec_cache = decode(p, z)
-    nll, dxl = bernoulli_nll(xl, x)
-    dz = decode_backward(p, dec_cache, dxl / b, grads)
-    if estimator == "reinforce":
-        # Score function: d log q(z|x) / d logits = log_softmax_backward(z, log q)
-        # = z - q, weighted by the centred learning signal (no gradient through it).
-        centre = nll.mean() if baseline is None else baseline
-        signal = ((nll - centre) / b)[:, None, None]
-        dlogits = gnp.log_softmax_backward(signal * z, log_q)
-    else:
-        dlogits = gnp.gumbel_softmax_backward(dz.reshape(b, n, k), y_soft, tau=tau)
-    encode_backward(p, enc_cache, dlogits + dkl / b, grads)
+        xl, dec_cache = decode(p, z)
+        nll, dxl = bernoulli_nll(xl, x)
+        dz = decode_backward(p, dec_cache, dxl / b, grads)
+        dlogits += gnp.gumbel_softmax_backward(dz.reshape(b, n, k), y_soft, tau=tau)
+    encode_backward(p, enc_cache, dlogits, grads)
     return nll + kl, nll, grads
 
 
@@ -210,11 +217,6 @@ class Adam:
             params[key] -= self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
 
 
-def temperature(step, rate, tau_min, every):
-    """``max(tau_min, exp(-r t))`` with ``t`` held for ``every`` steps."""
-    return max(tau_min, math.exp(-rate * (step // every) * every))
-
-
 def evaluate(p, x, n, k, samples, seed):
     """Held-out negative ELBO (nats per image) with discrete samples.
 
@@ -227,8 +229,7 @@ def evaluate(p, x, n, k, samples, seed):
     for a in range(0, len(x), EVAL_CHUNK):
         xb = x[a : a + EVAL_CHUNK]
         logits, _ = encode(p, xb, n, k)
-        log_q = gnp.log_softmax(logits)
-        kl = (np.exp(log_q) * (log_q + math.log(k))).sum((-2, -1))
+        kl = gnp.categorical_kl(logits, np.zeros_like(logits)).sum(-1)
         ids = (a + np.arange(len(xb)))[:, None] * n + np.arange(n)
         idx = gnp.categorical(logits, num_samples=samples, rng=seed, row_ids=ids)  # (b, n, S)
         nll = np.zeros(len(xb))
@@ -264,8 +265,10 @@ def train(estimator, data, args):
             perm = order_rng.permutation(len(train_x))
             batches = [perm[i : i + args.batch] for i in range(0, len(perm), args.batch)][::-1]
         xb = train_x[batches.pop()]
-        tau = temperature(step, args.anneal_rate, args.tau_min, args.anneal_every)
-        obj, nll, grads = batch_gradients(params, xb, estimator, tau, noise_rng, baseline, n, k)
+        tau = gnp.anneal_tau(step, tau_min=args.tau_min, rate=args.anneal_rate,
+                             every=args.anneal_every)
+        obj, nll, grads = batch_gradients(params, xb, estimator, tau, noise_rng, baseline, n, k,
+                                          args.loo_samples)
         if baseline is None:  # the moving average starts at the first batch's value
             baseline = float(nll.mean())
         baseline = args.baseline_decay * baseline + (1.0 - args.baseline_decay) * float(nll.mean())
@@ -280,7 +283,8 @@ def train(estimator, data, args):
     return {
         "init": eval_values[0],
         "final": eval_values[-1],
-        "final_tau": temperature(last, args.anneal_rate, args.tau_min, args.anneal_every),
+        "final_tau": gnp.anneal_tau(last, tau_min=args.tau_min, rate=args.anneal_rate,
+                                    every=args.anneal_every),
         "seconds": seconds,
         "train_steps": np.array(curve_steps),
         "train_neg_elbo": np.array(curve_train),
@@ -292,8 +296,8 @@ def train(estimator, data, args):
 # --------------------------------------------------------------------------- gradient check
 
 
-def gradient_check(seed=0, n=3, k=4, hidden=5, dim=6, batch=4, tau=0.7, eps=1e-6):
-    """Largest relative error of the hand-written gradients against central differences.
+def gradient_check(seed=0, n=3, k=4, hidden=5, dim=6, batch=4, tau=0.7, samples=4, eps=1e-6):
+    """Largest relative error of the example's gradients against central differences.
 
     float64, a tiny model.  Checked functions of the parameters, each
     deterministic and differentiable:
@@ -302,10 +306,15 @@ def gradient_check(seed=0, n=3, k=4, hidden=5, dim=6, batch=4, tau=0.7, eps=1e-6
       gives the same noise at every call), every parameter;
     * ``reinforce``: the surrogate ``nll(z) + sg(nll(z) - b) log q(z|x) + KL``
       with ``z`` held fixed, every parameter;
+    * ``reinforce-loo``: the surrogate
+      ``mean_s (nll(z_s) + sg(nll(z_s) - c_s) log q(z_s|x)) + KL`` over
+      ``samples`` fixed samples, ``c_s`` the mean of the other samples'
+      ``nll``, every parameter;
     * ``straight-through``: the hard-sample loss, decoder parameters only (its
       encoder gradient is the biased straight-through one, not a derivative).
 
-    Returns ``{estimator: max relative error}``.
+    ``sg`` (stop gradient): the value at the parameters the gradients are
+    taken at, held constant.  Returns ``{estimator: max relative error}``.
     """
     rng = np.random.default_rng(seed)
     x = (rng.random((batch, dim)) < 0.5).astype(np.float64)
@@ -315,18 +324,30 @@ def gradient_check(seed=0, n=3, k=4, hidden=5, dim=6, batch=4, tau=0.7, eps=1e-6
     noise_key = seed + 7
     baseline = 3.0
 
-    # The discrete sample batch_gradients draws with the same key, held fixed.
-    zr = one_hot(gnp.categorical(encode(p0, x, n, k)[0], rng=noise_key), k)
-    nll_r0 = bernoulli_nll(decode(p0, zr)[0], x)[0]
+    def nll_of(p, idx):
+        """-log p(x|z_s) for the samples ``idx`` (batch, n, S): (batch, S)."""
+        return np.stack([bernoulli_nll(decode(p, one_hot(idx[..., j], k))[0], x)[0]
+                         for j in range(idx.shape[-1])], axis=-1)
+
+    # The discrete samples batch_gradients draws with the same key, held fixed,
+    # and the stopped-gradient learning signals at p0.
+    logits0 = encode(p0, x, n, k)[0]
+    fixed = {"reinforce": gnp.categorical(logits0, rng=noise_key)[..., None],
+             "reinforce-loo": gnp.categorical(logits0, num_samples=samples, rng=noise_key)}
+    nll0 = {name: nll_of(p0, idx) for name, idx in fixed.items()}
+    signal = {"reinforce": nll0["reinforce"] - baseline,
+              "reinforce-loo": nll0["reinforce-loo"]
+              - (nll0["reinforce-loo"].sum(-1, keepdims=True) - nll0["reinforce-loo"])
+              / (samples - 1)}
 
     def loss(p, estimator):
         logits, _ = encode(p, x, n, k)
-        log_q = gnp.log_softmax(logits)
-        kl, _ = kl_uniform(log_q, k)
-        if estimator == "reinforce":
-            nll = bernoulli_nll(decode(p, zr)[0], x)[0]
-            logq_z = (zr * log_q).sum((-2, -1))
-            return float((nll + (nll_r0 - baseline) * logq_z + kl).mean())
+        kl = gnp.categorical_kl(logits, np.zeros_like(logits)).sum(-1)
+        if estimator in fixed:
+            idx = fixed[estimator]
+            log_q = gnp.categorical_log_prob(logits, idx).sum(1)  # (batch, S)
+            surrogate = (nll_of(p, idx) + signal[estimator] * log_q).mean(-1)
+            return float((surrogate + kl).mean())
         z = gnp.gumbel_softmax(
             logits, tau=tau, hard=estimator == "straight-through", rng=noise_key
         )
@@ -335,7 +356,7 @@ def gradient_check(seed=0, n=3, k=4, hidden=5, dim=6, batch=4, tau=0.7, eps=1e-6
     errors = {}
     for estimator in ESTIMATORS:
         p = {key: v.copy() for key, v in p0.items()}
-        _, _, grads = batch_gradients(p, x, estimator, tau, noise_key, baseline, n, k)
+        _, _, grads = batch_gradients(p, x, estimator, tau, noise_key, baseline, n, k, samples)
         names = ["W3", "b3", "W4", "b4"] if estimator == "straight-through" else list(p)
         worst = 0.0
         for name in names:
@@ -395,7 +416,10 @@ def write_results(path, runs, args, n_train, n_test):
         f"{args.steps} Adam steps (batch {args.batch}, lr {args.lr:g}), "
         f"tau = max({args.tau_min:g}, exp(-{args.anneal_rate:g} t)) "
         f"every {args.anneal_every} steps, "
-        f"seed {args.seed}; {n_train} training / {n_test} held-out images."
+        f"seed {args.seed}; {n_train} training / {n_test} held-out images. "
+        "reinforce: one sample per image, moving-average baseline (decay "
+        f"{args.baseline_decay:g}); reinforce-loo: {args.loo_samples} samples per image, "
+        "leave-one-out baseline."
     )
     how = (
         f"Held-out negative ELBO in nats per image, with {args.eval_samples} discrete samples "
@@ -438,6 +462,8 @@ def parse_args(argv=None):
     p.add_argument("--tau-min", type=float, default=0.5, help="smallest temperature (0.5)")
     p.add_argument("--baseline-decay", type=float, default=0.9,
                    help="decay of the REINFORCE moving-average baseline (0.9)")
+    p.add_argument("--loo-samples", type=int, default=4,
+                   help="samples per image of reinforce-loo (4, at least 2)")
     p.add_argument("--test-size", type=int, default=297, help="held-out images (297)")
     p.add_argument("--eval-samples", type=int, default=4,
                    help="discrete samples per held-out image (4)")
@@ -462,8 +488,11 @@ def parse_args(argv=None):
                  "eval_every", "anneal_every", "blas_threads"):
         if getattr(args, name) < (0 if name == "steps" else 1):
             p.error(f"--{name.replace('_', '-')} is too small")
-    if not (0 < args.tau_min and args.anneal_rate >= 0 and 0 <= args.baseline_decay < 1):
-        p.error("need tau_min > 0, anneal_rate >= 0 and 0 <= baseline_decay < 1")
+    if args.loo_samples < 2:
+        p.error("--loo-samples must be at least 2 (the leave-one-out baseline needs a second "
+                "sample)")
+    if not (0 < args.tau_min <= 1 and args.anneal_rate >= 0 and 0 <= args.baseline_decay < 1):
+        p.error("need 0 < tau_min <= 1, anneal_rate >= 0 and 0 <= baseline_decay < 1")
     return args
 
 
@@ -493,7 +522,8 @@ def warm_up(args, data):
     x = data[0][:2]
     p = init_params(np.random.default_rng(0), x.shape[1], 2, args.latents, args.classes, x.mean(0))
     for estimator in args.estimators:
-        batch_gradients(p, x, estimator, 1.0, 0, None, args.latents, args.classes)
+        batch_gradients(p, x, estimator, 1.0, 0, None, args.latents, args.classes,
+                        args.loo_samples)
     evaluate(p, x, args.latents, args.classes, args.eval_samples, 0)
 
 

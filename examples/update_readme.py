@@ -1,18 +1,36 @@
-"""Run the figure and VAE examples at their default settings and paste the
-VAE's results table into the README (between ``<!-- vae:start -->`` and
-``<!-- vae:end -->``); the figures are the PNG files the examples write.
+"""Run the figure, VAE and estimator-variance examples at their default
+settings and paste their results tables into the README: the VAE's between
+``<!-- vae:start -->`` and ``<!-- vae:end -->``, the estimators' bias and
+variance (with its figure) between ``<!-- variance:start -->`` and
+``<!-- variance:end -->``; the figures are the PNG files the examples write.
 
-    python examples/update_readme.py
+    python examples/update_readme.py [relaxation] [vae] [variance]
+
+With names, only those examples run (default: all three); both blocks are
+pasted from the Markdown files the examples wrote, so the README always
+shows the files' contents.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import pathlib
 import re
 
 HERE = pathlib.Path(__file__).resolve().parent
 README = HERE.parent / "README.md"
+EXAMPLES = {
+    "relaxation": "relaxation_figure",
+    "vae": "categorical_vae",
+    "variance": "estimator_variance",
+}
+# README block -> (the Markdown file its example writes, a figure shown inside the block).
+BLOCKS = {
+    "vae": ("categorical_vae_results.md", None),
+    "variance": ("estimator_variance.md", ("Bias and variance of the gradient estimators",
+                                           "examples/estimator_variance.png")),
+}
 
 
 def _run(name):
@@ -22,14 +40,39 @@ def _run(name):
     return module.main([])
 
 
-def main():
-    _run("relaxation_figure")
-    _run("categorical_vae")
-    table = (HERE / "categorical_vae_results.md").read_text().strip()
-    table = re.sub(r"^# .*\n+", "", table)  # the README has its own heading
-    block = "<!-- vae:start -->\n" + table + "\n<!-- vae:end -->"
-    text = README.read_text()
-    README.write_text(re.sub(r"<!-- vae:start -->.*?<!-- vae:end -->", lambda m: block, text, flags=re.S))
+def block(name, markdown):
+    """The README block ``name`` holding ``markdown`` (its ``# `` heading dropped)."""
+    body = re.sub(r"^# .*\n+", "", markdown.strip() + "\n").strip()
+    figure = BLOCKS[name][1]
+    if figure is not None:
+        body += f"\n\n![{figure[0]}]({figure[1]})"
+    return f"<!-- {name}:start -->\n{body}\n<!-- {name}:end -->"
+
+
+def paste(text, name, markdown):
+    """``text`` with its ``name`` block replaced by ``block(name, markdown)``."""
+    pattern = re.compile(rf"<!-- {name}:start -->.*?<!-- {name}:end -->", flags=re.S)
+    if len(pattern.findall(text)) != 1:
+        raise SystemExit(f"update_readme: {README} needs exactly one <!-- {name}:start --> ... "
+                         f"<!-- {name}:end --> block")
+    return pattern.sub(lambda m: block(name, markdown), text)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("examples", nargs="*", metavar="NAME",
+                        help="examples to run, of " + ", ".join(EXAMPLES) + " (default: all)")
+    names = parser.parse_args(argv).examples or list(EXAMPLES)
+    unknown = sorted(set(names) - set(EXAMPLES))
+    if unknown:
+        parser.error(f"unknown example(s) {unknown}; choose from {', '.join(EXAMPLES)}")
+    for name in EXAMPLES:
+        if name in names:
+            _run(EXAMPLES[name])
+    text = README.read_text(encoding="utf-8")
+    for name, (results, _) in BLOCKS.items():
+        text = paste(text, name, (HERE / results).read_text(encoding="utf-8"))
+    README.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":
