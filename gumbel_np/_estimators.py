@@ -513,7 +513,7 @@ def anneal_tau(
     s = as_array(xp, step, func, "step")
     if s.dtype.kind not in "iu":
         raise TypeError(
-            f"anneal_tau: step must be an integer or an integer array, not "
+            "anneal_tau: step must be an integer or an integer array, not "
             + (repr(step) if s.ndim == 0 else f"an array of dtype {s.dtype}")
         )
     if s.size and s.dtype.kind == "i" and int(s.min()) < 0:

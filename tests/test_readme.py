@@ -31,7 +31,7 @@ def _check_estimator_recipes(ns):
     """Each estimator recipe against its formula (computed here in NumPy)."""
     import scipy.special as sp
 
-    gnp, scores, c, tau = ns["gnp"], ns["scores"], ns["c"], ns["tau"]
+    scores, c, tau = ns["scores"], ns["c"], ns["tau"]
     assert tau == pytest.approx(max(0.5, np.exp(-3e-5 * 12_000)))
     p = sp.softmax(scores, axis=-1)
 
