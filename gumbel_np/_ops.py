@@ -255,9 +255,10 @@ class Op:
     @cached_property
     def short(self) -> bool:
         """Whether a small call may take :func:`_small_call`: its arrays are
-        the data and at most a gradient of the data's shape before it."""
+        the data, a second array of its shape (a gradient or a pair) and a
+        per-row gradient, and no kernel parameter is fixed."""
         roles = tuple(r for _, r, _ in self.arrays)
-        return roles in (("data",), ("grad", "data")) and not self.constants
+        return set(roles) <= {"data", "grad", "grad_batch", "pair"} and not self.constants
 
 
 FLAGS = ("keepdims", "hard", "return_soft", "tau_grad")
@@ -456,7 +457,9 @@ def _small_call(op: Op, arrays: tuple[Any, ...], out: Any, opts: dict) -> Any:
     """
     if not op.short:
         return None
-    a = arrays[-1]
+    roles = op.arrays
+    data = next(i for i, r in enumerate(roles) if r[1] == "data")
+    a = arrays[data]
     if (
         type(a) is not np.ndarray
         or (a.dtype is not _F32 and a.dtype is not _F64)
@@ -468,18 +471,22 @@ def _small_call(op: Op, arrays: tuple[Any, ...], out: Any, opts: dict) -> Any:
     k = a.shape[-1]
     if k == 0:
         return None
+    rows = a.size // k
     values: dict[str, Any] = {}
-    if len(arrays) == 2:
-        g = arrays[0]
+    for i, ((param, role, _), x) in enumerate(zip(roles, arrays)):
+        if i == data:
+            continue
+        # Of the data's dtype and C-contiguous, of the data's shape (a
+        # gradient, a pair) or of its batch shape (a per-row gradient, without
+        # keepdims): what the long way would pass on unconverted.
         if (
-            op.arrays[0][1] != "grad"
-            or type(g) is not np.ndarray
-            or g.dtype is not a.dtype
-            or g.shape != a.shape
-            or not g.flags.c_contiguous
+            type(x) is not np.ndarray
+            or x.dtype is not a.dtype
+            or not x.flags.c_contiguous
+            or x.shape != (a.shape[:-1] if role == "grad_batch" else a.shape)
         ):
             return None
-        values[op.arrays[0][0]] = g
+        values[param] = x.reshape(rows) if role == "grad_batch" else x
     for name, value in opts.items():
         if name == "tau":
             t = scalar_tau(value, a.dtype)
@@ -492,8 +499,7 @@ def _small_call(op: Op, arrays: tuple[Any, ...], out: Any, opts: dict) -> Any:
             values["hard"] = value
         elif name != "rng" and value is not (False if name in FLAGS else None):
             return None
-    rows = a.size // k
-    values[op.arrays[-1][0]] = a
+    values[roles[data][0]] = a
     values["rows"], values["k"] = rows, k
     if op.result == "rows":
         shape, dtype = a.shape, a.dtype
@@ -519,9 +525,11 @@ def _small_call(op: Op, arrays: tuple[Any, ...], out: Any, opts: dict) -> Any:
     if "rng" in opts:
         values["noise_mode"] = NOISE_DRAW
         values["k0"], values["k1"] = philox_key(opts["rng"], op.name)
+    if "out_p" in op.kernel.cuda:
+        values["out_p"] = np.empty(shape, dtype)
     _cpu_launch()(op.kernel, values)
     if op.result == "rows":
-        return buf
+        return (buf, values["out_p"]) if "out_p" in values else buf
     lay = Rows(shape, k, a.ndim - 1)
     if op.finish is not None:
         op.finish({"xp": np, "buf": buf.reshape(rows, 1), "lay": lay, "func": op.name, "logits": a})

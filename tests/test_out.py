@@ -167,3 +167,30 @@ def test_out_on_the_small_call_path(dtype, label):
         res = getattr(gnp, call.op)(*arrays, axis=-1, **call.options, out=same)
         assert (res[0] if isinstance(res, tuple) else res) is same
         np.testing.assert_array_equal(same, want)
+
+
+@pytest.mark.parametrize("label", [c.label for c in calls((2, 3))])
+def test_short_way_is_the_long_way(dtype, label, monkeypatch):
+    """A small call that qualifies takes ``_ops._small_call`` (the long
+    pipeline is not entered) and gives the long way's result bit for bit
+    (an ``axis`` that is not the int -1 forces the long way)."""
+    from gumbel_np import _ops
+
+    call = next(c for c in calls((6, 9), dtype, np, axis=-1, seed=8) if c.label == label)
+    op = _ops.OPS[call.op]
+    entered = []
+    real = _ops._call
+    monkeypatch.setattr(_ops, "_call", lambda *a, **k: entered.append(1) or real(*a, **k))
+    short = call()
+    params = inspect.signature(getattr(gnp, call.op)).parameters
+    at_defaults = all(
+        name in ("tau", "hard", "rng") or value is params[name].default for name, value in call.options.items()
+    )
+    if op.short and op.result != "noise" and at_defaults:
+        assert not entered, f"{label}: went the long way"
+    call.axis = np.int64(-1)
+    entered.clear()
+    long = call()
+    assert entered
+    for s, g in zip(short if isinstance(short, tuple) else (short,), long if isinstance(long, tuple) else (long,)):
+        np.testing.assert_array_equal(s, g)
