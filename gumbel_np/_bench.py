@@ -13,6 +13,7 @@ from ``cupyx.profiler.benchmark`` (CUDA events), never from a host clock.
 from __future__ import annotations
 
 import importlib
+import inspect
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -177,7 +178,9 @@ def _ours(family: str, op: str, name: str, shape: tuple[int, int], xp: Any, **ex
     call = _cases.make(name, shape, np.float32, xp, **extra)
     res = call()
     buf = xp.empty_like(res[0] if isinstance(res, tuple) else res)
-    impls = {"gumbel_np": call, OUT: lambda: call(out=buf)}
+    impls = {"gumbel_np": call}
+    if "out" in inspect.signature(getattr(importlib.import_module("gumbel_np"), name)).parameters:
+        impls[OUT] = lambda: call(out=buf)
     return Case(family, op, shape, call.nbytes(res), impls), call
 
 
@@ -294,7 +297,8 @@ def gumbel_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = None
 
 def estimator_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = None) -> list[Case]:
     """The score-function estimator (S = 1 and 4 samples per row), the
-    log-probability, entropy and KL divergence, and in the same run the
+    log-probability, entropy and KL divergence with their backward passes
+    (PyTorch's through autograd), and in the same run the
     kernels they are measured against (``softmax`` with ``out=`` for
     ``reinforce``, ``logsumexp`` for ``categorical_log_prob``)."""
     found = peers() if found is None else found
@@ -308,6 +312,9 @@ def estimator_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = N
         ("categorical_log_prob", "categorical_log_prob", {"draws": 1}),
         ("categorical_entropy", "categorical_entropy", {}),
         ("categorical_kl", "categorical_kl", {}),
+        ("categorical_log_prob_backward", "categorical_log_prob_backward", {"draws": 1}),
+        ("categorical_entropy_backward", "categorical_entropy_backward", {}),
+        ("categorical_kl_backward", "categorical_kl_backward", {}),
     ):
         cases.append(_ours("estimators", op, name, shape, xp, **extra)[0])
     by_op = {c.op: c.impls for c in cases}
@@ -344,6 +351,24 @@ def estimator_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = N
         )
         by_op["softmax"]["torch"] = lambda: torch.softmax(tx, -1)
         by_op["logsumexp"]["torch"] = lambda: torch.logsumexp(tx, -1)
+        # The backward passes: autograd on a retained graph (only the backward runs).
+        g_lp, _, _ = calls["categorical_log_prob_backward"].arrays
+        g_h, _ = calls["categorical_entropy_backward"].arrays
+        g_kl, _, _ = calls["categorical_kl_backward"].arrays
+        ax, aq, ap = (t.clone().requires_grad_(True) for t in (tx, tq, tp))
+        lp = Categorical(logits=ax, validate_args=False).log_prob(t1)
+        ent = Categorical(logits=ax, validate_args=False).entropy()
+        kl = kl_divergence(Categorical(logits=aq, validate_args=False), Categorical(logits=ap, validate_args=False))
+        tg_lp, tg_h, tg_kl = torch_of(torch, g_lp).T, torch_of(torch, g_h), torch_of(torch, g_kl)
+        by_op["categorical_log_prob_backward"]["torch (autograd)"] = lambda: torch.autograd.grad(
+            lp, ax, tg_lp, retain_graph=True
+        )
+        by_op["categorical_entropy_backward"]["torch (autograd)"] = lambda: torch.autograd.grad(
+            ent, ax, tg_h, retain_graph=True
+        )
+        by_op["categorical_kl_backward"]["torch (autograd)"] = lambda: torch.autograd.grad(
+            kl, (aq, ap), tg_kl, retain_graph=True
+        )
     if xp is not np:
         return cases
 

@@ -560,10 +560,10 @@ def _index(xp: Any, x: Any, func: str, name: str, lay: Any, axis: Any) -> tuple[
 
 def _inputs(
     op: Op, xp: Any, arrays: tuple[Any, ...], axis: Any, half: bool, values: dict, keepdims: bool
-) -> tuple[Any, Any, tuple]:
+) -> tuple[Any, Any, tuple, Any]:
     """The positional arrays of ``op``, converted, checked and laid out as
-    rows into ``values`` (with the layout under ``"_layout"`` and an index's
-    shape under ``"_index_shape"``); returns ``(data, result dtype, inputs)``.
+    rows into ``values`` (an index also as given, under ``"_index_raw"``);
+    returns ``(data, result dtype, inputs, layout)``.
 
     The dtypes of the data, a pair and a gradient promote together (NumPy's
     rule); ``values`` take the data's dtype.
@@ -579,7 +579,6 @@ def _inputs(
     data, _, data_name = next(r for r in roles if r[1] == "data")
     a = conv[data][0].astype(common, copy=False)
     lay = layout(a.shape, axis, func)
-    values["_layout"] = lay
     if op.needs_categories and lay.k == 0:
         raise ValueError(
             f"{func}: the category axis {axis} of logits with shape {a.shape} is empty; "
@@ -594,7 +593,6 @@ def _inputs(
             values["_index_raw"] = raw
             values["nsamples"] = values[param].shape[1]
             values["status"] = xp.zeros(1, np.int64)
-            values["_index_shape"] = index_shape
     for param, role, name in roles:
         if role == "index":
             continue
@@ -623,14 +621,14 @@ def _inputs(
                 )
             values[param] = xp.ascontiguousarray(v).reshape(lay.rows, values["nsamples"])
         inputs.append(v)
-    return a, result, tuple(inputs)
+    return a, result, tuple(inputs), lay
 
 
 def _baseline(xp: Any, baseline: Any, values: dict, func: str, compute: np.dtype) -> None:
     """The ``estimator`` and ``baseline`` of ``reinforce``'s kernel for its
     ``baseline`` option (``None``, ``"loo"``, or numbers broadcastable to
     ``values``)."""
-    shape, n = values["_index_shape"], values["nsamples"]
+    shape, n = tuple(values["_index_raw"].shape), values["nsamples"]
     if n < 1:
         raise ValueError(f"{func}: index of shape {shape} holds no samples; the estimate needs at least one")
     if baseline is None:
@@ -680,9 +678,8 @@ def _call(op: Op, xp: Any, backend: Any, arrays: tuple[Any, ...], axis: Any, out
         lay = layout(dims, axis, func)
         inputs: tuple[Any, ...] = ()
     else:
-        a, result, inputs = _inputs(op, xp, arrays, axis, half, values, opts.get("keepdims", False))
+        a, result, inputs, lay = _inputs(op, xp, arrays, axis, half, values, opts.get("keepdims", False))
         compute, data_shape = a.dtype, a.shape
-        lay = values.pop("_layout")
 
     # Options, in the order their errors are reported.
     nsamples = None
@@ -709,7 +706,7 @@ def _call(op: Op, xp: Any, backend: Any, arrays: tuple[Any, ...], axis: Any, out
         shape = lay.batch_shape(opts.get("keepdims", False))
         buf = output(xp, out, func, shape, result, compute, (lay.rows,), None, inputs)
     elif op.result == "per_index":
-        shape = values.pop("_index_shape")
+        shape = tuple(values["_index_raw"].shape)
         buf = output(xp, out, func, shape, result, compute, (lay.rows, values["nsamples"]), None, inputs)
     elif op.result == "samples":
         s = values["nsamples"]
