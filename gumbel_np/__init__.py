@@ -21,6 +21,16 @@ if not _os.path.isdir(_os.path.join(_os.path.dirname(_os.path.abspath(__file__))
 del _root
 
 # The public functions (named in __all__ through the registry, _ops.OPS).
+from ._binary import (  # noqa: F401
+    bernoulli,
+    gumbel_sigmoid,
+    gumbel_sigmoid_backward,
+    hard_concrete,
+    hard_concrete_backward,
+    hard_concrete_l0,
+    hard_concrete_l0_backward,
+    logistic,
+)
 from ._estimators import (  # noqa: F401
     anneal_tau,
     categorical_entropy,
@@ -46,10 +56,14 @@ from ._softmax import (  # noqa: F401
 __version__ = "0.1.0.dev0"
 
 STREAM_VERSION = 1
-"""Version of the mapping from (key, row id, category, draw, dtype) to noise.
+"""Version of the mapping from (key, domain, row id, category, draw, dtype) to noise.
 
-Golden values in the tests lock it; a change is a breaking change announced in
-the changelog.
+Each kind of noise is a stream domain: the counter's draw word is ``draw +
+(domain << 28)``, with domain 0 the Gumbel noise (the mapping of the first
+release, unchanged) and domain 1 the logistic noise, so that one key gives
+independent noise of each kind; draw indices lie below ``2**28``.  Golden
+values of every domain in the tests lock it; a change is a breaking change
+announced in the changelog.
 """
 
 __all__ = ["STREAM_VERSION", *sorted((*_OPS, *_HOST_FUNCTIONS))]

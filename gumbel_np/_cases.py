@@ -15,6 +15,7 @@ calls against their peers.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,8 @@ VARIANTS: dict[str, tuple[dict[str, Any], ...]] = {
     "gumbel_softmax": ({}, {"hard": True}),
     "categorical": ({}, {"num_samples": 3}),
     "reinforce": ({}, {"baseline": "loo"}, {"baseline": 0.25}),
+    "bernoulli": ({}, {"num_samples": 3}),
+    "gumbel_sigmoid": ({}, {"hard": True}),
 }
 """Calls beyond the defaults: each dict is one call's extra options."""
 
@@ -53,12 +56,23 @@ class Call:
     def __call__(self, **extra: Any) -> Any:
         import gumbel_np
 
-        return getattr(gumbel_np, self.op)(*self.arrays, axis=self.axis, **self.options, **extra)
+        return _public(self.op, *self.arrays, axis=self.axis, **self.options, **extra)
 
     def nbytes(self, result: Any) -> int:
         """Bytes the call must move: its arrays read and ``result`` written."""
         result = result[0] if isinstance(result, tuple) else result
         return sum(int(a.nbytes) for a in self.arrays if hasattr(a, "nbytes")) + int(result.nbytes)
+
+
+def _public(name: str, *arrays: Any, axis: int, **options: Any) -> Any:
+    """``gumbel_np.<name>(*arrays, axis=axis, **options)``, without ``axis``
+    for the element-wise functions that have none (no stream to index)."""
+    import gumbel_np
+
+    fn = getattr(gumbel_np, name)
+    if "axis" not in inspect.signature(fn).parameters:
+        return fn(*arrays, **options)
+    return fn(*arrays, axis=axis, **options)
 
 
 def label(op: str, extra: dict[str, Any]) -> str:
@@ -104,18 +118,20 @@ def make(
     if roles & {"index", "values", "grad_index"}:
         index = gnp.categorical(x, axis=axis, num_samples=draws, rng=OPTIONS["rng"])
     arrays = []
-    for role_name, role, _ in op.arrays:
+    for role_name, role, public in op.arrays:
         if role == "data":
-            if op.forward is None:
+            if op.forward is None or not public.startswith("y"):
+                # A backward pass of the forward's input (logsumexp, the
+                # entropy, the L0 norm) takes x itself.
                 arrays.append(x)
             else:
-                fwd = getattr(gnp, op.forward)
                 fwd_arrays = (x,) if pair is None else (x, pair)
                 fwd_arrays += () if index is None else (index,)
-                y = fwd(*fwd_arrays, axis=axis, **_forward_options(op.forward, extra))
-                # A forward of another output kind (logsumexp) differentiates
-                # with respect to its input: the saved array is x itself.
-                arrays.append(x if OPS[op.forward].result != "rows" else y)
+                fopts = _forward_options(op.forward, extra)
+                if public == "y_soft":  # the soft sample, also of a gate
+                    fopts["return_soft"] = True
+                y = _public(op.forward, *fwd_arrays, axis=axis, **fopts)
+                arrays.append(y[1] if public == "y_soft" else y)
         elif role == "pair":
             arrays.append(pair)
         elif role == "index":

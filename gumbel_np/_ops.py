@@ -31,6 +31,7 @@ from ._validation import (
     Rows,
     as_array,
     check_flag,
+    check_limits,
     check_num_samples,
     check_row_ids,
     check_shape,
@@ -69,6 +70,17 @@ backward pass of ``categorical_log_prob``), the mean over the samples of
 ``estimators.cu`` (``gnp::SCORE_*``) and ``kernels/estimators.py`` hold the
 same numbers."""
 
+GATE_SOFT, GATE_HARD, GATE_CLIP = 0, 1, 2
+"""The ``gate`` parameter of ``binary_concrete_fwd`` and ``_bwd``, which
+serve ``gumbel_sigmoid`` and ``hard_concrete``: the soft sample, its hard
+side (straight-through), or the stretched and clipped hard-concrete gate.
+``binary.cu`` (``gnp::GATE_*``) and ``kernels/binary.py`` hold the same
+numbers."""
+
+LOGISTIC_DOMAIN = 1
+"""The stream domain of the logistic noise (the Gumbel noise is domain 0):
+the counter's draw word is ``draw + (domain << 28)`` (``kernels/philox.py``)."""
+
 
 @dataclass(frozen=True)
 class Param:
@@ -78,7 +90,8 @@ class Param:
     ``double`` or ``__half``), ``T`` the type it computes in (``float`` for
     ``__half``).  ``shape``: for an array, its shape in terms of ``R`` (rows),
     ``K`` (row length) and ``N`` (draws per row); ``"1|R"`` is one value or
-    one per row, ``"U"`` a single value.  ``optional``: an array that may be
+    one per row, ``"1|RK"`` one value or one per element, ``"U"`` a single
+    value.  ``optional``: an array that may be
     absent (``None``), passed as the backend's "no array" sentinel.
     """
 
@@ -119,6 +132,13 @@ PARAMS: dict[str, Param] = {
     "out_p": Param("S*", "RK"),
     "estimator": Param("int"),
     "status": Param("i64*", "U", optional=True),
+    "taus": Param("const T*", "1|RK"),
+    "taus_stride": Param("i64"),
+    "dtaus": Param("T*", "RK", optional=True),
+    "out_bits": Param("bool*", "RKN"),
+    "gate": Param("int"),
+    "lo": Param("double"),
+    "hi": Param("double"),
     "k0": Param("u32"),
     "k1": Param("u32"),
     "draw": Param("u32"),
@@ -203,6 +223,20 @@ KERNELS: dict[str, Kernel] = {
                 "logits logits_p out_rows rows k lanes"),
         _kernel("categorical_kl_bwd", "estimators", "g_rows logits logits_p out out_p k",
                 "g_rows logits logits_p out out_p rows k lanes"),
+        _kernel("logistic_fwd", "binary", "out k k0 k1 draw row_ids",
+                "out rows k k0 k1 row_ids draw", geometry="flat"),
+        _kernel("bernoulli_fwd", "binary", "logits out_bits k nsamples k0 k1 row_ids status",
+                "logits out_bits status rows k nsamples k0 k1 row_ids", geometry="flat", work="k*nsamples"),
+        _kernel("binary_concrete_fwd", "binary",
+                "logits out k k0 k1 row_ids taus noise_mode noise out_soft gate lo hi",
+                "logits out rows k k0 k1 row_ids taus taus_stride noise_mode noise out_soft gate lo hi",
+                geometry="flat"),
+        _kernel("binary_concrete_bwd", "binary", "g y out k taus dtaus gate lo hi",
+                "g y taus taus_stride out dtaus rows k gate lo hi", geometry="flat"),
+        _kernel("hard_concrete_l0_fwd", "binary", "logits out k taus lo hi",
+                "logits out rows k taus taus_stride lo hi", geometry="flat"),
+        _kernel("hard_concrete_l0_bwd", "binary", "g logits out k taus dtaus lo hi",
+                "g logits taus taus_stride out dtaus rows k lo hi", geometry="flat"),
     )
 }
 """Every kernel, by name."""
@@ -228,7 +262,11 @@ class Op:
     ``axis`` and ``out``.  ``result``: ``"rows"`` (the data's shape; with a
     second output where the kernel has ``out_p``), ``"batch"`` (one value per
     row), ``"per_index"`` (one value per index), ``"samples"`` (int64
-    indices) or ``"noise"`` (of a requested shape).  ``constants``: kernel
+    indices), ``"bits"`` (bools of the data's shape, plus a sample axis
+    with ``num_samples``) or ``"noise"`` (of a requested shape).
+    ``elementwise``: a function of each element alone (the binary family),
+    whose ``tau`` broadcasts to the data's shape rather than to the batch
+    shape; its last axis still indexes the stream as a category axis does.  ``constants``: kernel
     parameters the operation fixes.  ``backward``: the public name of its
     vector-Jacobian product (``None``: not differentiable); ``forward``: for a
     backward pass, the function it differentiates.  ``paths``: the family of
@@ -245,6 +283,7 @@ class Op:
     backward: str | None = None
     forward: str | None = None
     needs_categories: bool = False
+    elementwise: bool = False
     constants: tuple[tuple[str, Any], ...] = ()
     finish: Callable[..., Any] | None = field(default=None, compare=False)
 
@@ -256,12 +295,21 @@ class Op:
     def short(self) -> bool:
         """Whether a small call may take :func:`_small_call`: its arrays are
         the data, a second array of its shape (a gradient or a pair) and a
-        per-row gradient, and no kernel parameter is fixed."""
+        per-row gradient."""
         roles = tuple(r for _, r, _ in self.arrays)
-        return set(roles) <= {"data", "grad", "grad_batch", "pair"} and not self.constants
+        return set(roles) <= {"data", "grad", "grad_batch", "pair"}
+
+    @cached_property
+    def tau_param(self) -> str:
+        """The kernel parameter that takes ``tau``: one value per row, or
+        per element for an element-wise operation."""
+        return "taus" if "taus" in self.kernel.cuda else "tau"
 
 
 FLAGS = ("keepdims", "hard", "return_soft", "tau_grad")
+
+DEFAULT_LIMITS = (-0.1, 1.1)
+"""The hard concrete's default stretch interval (Louizos et al. 2018)."""
 """The boolean options (checked by :func:`~._validation.check_flag`)."""
 
 
@@ -325,6 +373,27 @@ def _bad_index(ctx: dict) -> None:
     )
 
 
+def _bad_nan(ctx: dict) -> None:
+    """``bernoulli``: a ValueError naming the first NaN logit, where the
+    kernel flagged one (its ``status``)."""
+    values = ctx["values"]
+    if not int(values["status"][0]):
+        return
+    xp, lay = ctx["xp"], ctx["lay"]
+    flat = xp.isnan(values["logits"]).reshape(-1)
+    i = int(xp.argmax(flat))
+    shape = () if lay.scalar else lay.batch + (lay.k,)
+    where = tuple(int(v) for v in np.unravel_index(i, shape))
+    raise ValueError(
+        f"{ctx['func']}: logits hold NaN at index {where} ({int(flat.sum())} NaN element(s)); "
+        "a NaN logit has no Bernoulli probability"
+    )
+
+
+def _binary(name: str, kernel: str, arrays: str, options: str, result: str, **kw: Any) -> Op:
+    return _op(name, kernel, arrays, options, result, "gumbel", elementwise=True, **kw)
+
+
 OPS: dict[str, Op] = {
     op.name: op
     for op in (
@@ -363,6 +432,22 @@ OPS: dict[str, Op] = {
         _op("categorical_kl_backward", "categorical_kl_bwd",
             "g_rows:grad_batch logits:data:logits_q logits_p:pair:logits_p", "", "rows", "softmax",
             forward="categorical_kl"),
+        _binary("logistic", "logistic_fwd", "", "dtype rng row_ids like", "noise"),
+        _binary("bernoulli", "bernoulli_fwd", "logits:data", "num_samples rng row_ids", "bits", finish=_bad_nan),
+        _binary("gumbel_sigmoid", "binary_concrete_fwd", "logits:data",
+                "tau hard rng noise row_ids return_soft", "rows", backward="gumbel_sigmoid_backward",
+                constants=(("lo", 0.0), ("hi", 1.0))),
+        _binary("gumbel_sigmoid_backward", "binary_concrete_bwd", "g:grad y:data:y_soft", "tau tau_grad",
+                "rows", forward="gumbel_sigmoid", constants=(("gate", GATE_SOFT), ("lo", 0.0), ("hi", 1.0))),
+        _binary("hard_concrete", "binary_concrete_fwd", "logits:data",
+                "tau limits rng noise row_ids return_soft", "rows", backward="hard_concrete_backward",
+                constants=(("gate", GATE_CLIP),)),
+        _binary("hard_concrete_backward", "binary_concrete_bwd", "g:grad y:data:y_soft",
+                "tau limits tau_grad", "rows", forward="hard_concrete", constants=(("gate", GATE_CLIP),)),
+        _binary("hard_concrete_l0", "hard_concrete_l0_fwd", "logits:data", "tau limits", "rows",
+                backward="hard_concrete_l0_backward"),
+        _binary("hard_concrete_l0_backward", "hard_concrete_l0_bwd", "g:grad logits:data",
+                "tau limits tau_grad", "rows", forward="hard_concrete_l0"),
     )
 }
 """Every public function that runs a kernel, by name (``gumbel_np.__all__``
@@ -435,6 +520,7 @@ SMALL_CALL = 1 << 16
 can."""
 
 _F32, _F64, _I64 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64)
+_BOOL = np.dtype(np.bool_)
 
 
 @lru_cache(maxsize=None)
@@ -492,17 +578,23 @@ def _small_call(op: Op, arrays: tuple[Any, ...], out: Any, opts: dict) -> Any:
             t = scalar_tau(value, a.dtype)
             if t is None:
                 return None
-            values["tau"] = t
+            values[op.tau_param] = t
         elif name == "hard":
             if type(value) is not bool:
                 return None
             values["hard"] = value
+            values["gate"] = GATE_HARD if value else GATE_SOFT
+        elif name == "limits":
+            values["lo"], values["hi"] = check_limits(value, op.name)
         elif name != "rng" and value is not (False if name in FLAGS else None):
             return None
+    for name, value in op.constants:
+        values[name] = value
     values[roles[data][0]] = a
     values["rows"], values["k"] = rows, k
-    if op.result == "rows":
-        shape, dtype = a.shape, a.dtype
+    if op.result in ("rows", "bits"):
+        shape, dtype = a.shape, (a.dtype if op.result == "rows" else _BOOL)
+        values["nsamples"] = 1
     else:
         shape, dtype = a.shape[:-1], (a.dtype if op.result == "batch" else _I64)
         values["nsamples"] = 1
@@ -519,9 +611,11 @@ def _small_call(op: Op, arrays: tuple[Any, ...], out: Any, opts: dict) -> Any:
         buf = out
     else:
         return None
-    if op.result != "rows":
+    if op.result not in ("rows", "bits"):
         buf = buf.reshape(rows)
     values[op.kernel.output] = buf
+    if "status" in op.kernel.cuda:
+        values["status"] = np.zeros(1, _I64)
     if "rng" in opts:
         values["noise_mode"] = NOISE_DRAW
         values["k0"], values["k1"] = philox_key(opts["rng"], op.name)
@@ -530,9 +624,9 @@ def _small_call(op: Op, arrays: tuple[Any, ...], out: Any, opts: dict) -> Any:
     _cpu_launch()(op.kernel, values)
     if op.result == "rows":
         return (buf, values["out_p"]) if "out_p" in values else buf
-    lay = Rows(shape, k, a.ndim - 1)
+    lay = Rows(a.shape[:-1], k, a.ndim - 1)
     if op.finish is not None:
-        op.finish({"xp": np, "buf": buf.reshape(rows, 1), "lay": lay, "func": op.name, "logits": a})
+        op.finish({"xp": np, "buf": buf.reshape(rows, -1), "lay": lay, "func": op.name, "logits": a, "values": values})
     return buf.reshape(shape) if out is None else out
 
 
@@ -687,9 +781,17 @@ def _call(op: Op, xp: Any, backend: Any, arrays: tuple[Any, ...], axis: Any, out
         nsamples = check_num_samples(opts["num_samples"], func)
         values["nsamples"] = 1 if nsamples is None else nsamples
     if "tau" in opts:
-        taus, tau_shape = check_tau(xp, opts["tau"], lay, compute, func)
-        values["tau"] = taus
+        if op.elementwise:
+            each = Rows(tuple(data_shape), 1, 0, scalar=True)
+            taus, tau_shape = check_tau(xp, opts["tau"], each, compute, func, "the shape of the logits")
+            if taus.size > 1:  # one per element: in the kernels' row layout
+                taus = to_rows(xp, taus.reshape(data_shape), lay).reshape(-1)
+        else:
+            taus, tau_shape = check_tau(xp, opts["tau"], lay, compute, func)
+        values[op.tau_param] = taus
         inputs += (taus,)
+    if "limits" in opts:
+        values["lo"], values["hi"] = check_limits(opts["limits"], func)
     if "row_ids" in opts:
         values["row_ids"] = check_row_ids(xp, opts["row_ids"], lay, func)
     if "baseline" in opts:
@@ -713,15 +815,25 @@ def _call(op: Op, xp: Any, backend: Any, arrays: tuple[Any, ...], axis: Any, out
         shape = lay.batch if nsamples is None else lay.batch + (s,)
         i64 = np.dtype(np.int64)
         buf = output(xp, out, func, shape, i64, i64, (lay.rows, s), None, inputs)
+    elif op.result == "bits":
+        s = values["nsamples"]
+        shape = tuple(data_shape) if nsamples is None else tuple(data_shape) + (s,)
+        buf = output(xp, out, func, shape, _BOOL, _BOOL, (lay.rows, lay.k, s), None, inputs)
+        moved = not lay.scalar and lay.axis != len(data_shape) - 1
+        if moved and out is not None:  # out's layout is not the kernel's
+            buf = empty(xp, (lay.rows, lay.k, s), _BOOL, func)
+        values["status"] = xp.zeros(1, np.int64)
     else:
         buf = output(xp, out, func, data_shape, result, compute, lay.shape2d(), lay.axis, inputs)
     values[kernel.output] = buf
-    if opts.get("return_soft") and opts.get("hard"):
+    if opts.get("return_soft") and opts.get("hard", True):
         values["out_soft"] = empty(xp, lay.shape2d(), compute, func)
     if opts.get("tau_grad"):
-        values["dtau"] = xp.empty(lay.rows, compute_float(compute))
+        dtau = "dtaus" if op.elementwise else "dtau"
+        values[dtau] = xp.empty(lay.rows * (lay.k if op.elementwise else 1), compute_float(compute))
     if "hard" in opts:
         values["hard"] = opts["hard"]
+        values["gate"] = GATE_HARD if opts["hard"] else GATE_SOFT
     if "out_p" in kernel.cuda:
         values["out_p"] = empty(xp, lay.shape2d(), compute, func)
     for name, value in op.constants:
@@ -740,6 +852,10 @@ def _call(op: Op, xp: Any, backend: Any, arrays: tuple[Any, ...], axis: Any, out
         return deliver(xp, lay.restore_batch(buf, opts.get("keepdims", False)).astype(result, copy=False), out)
     if op.result == "samples":
         return deliver(xp, buf.reshape(shape), out)
+    if op.result == "bits":
+        if moved:
+            buf = xp.moveaxis(buf.reshape(lay.batch + (lay.k, values["nsamples"])), -2, lay.axis)
+        return deliver(xp, buf.reshape(shape), out)
     if op.result == "per_index":
         return deliver(xp, buf.reshape(shape).astype(result, copy=False), out)
     y = deliver(xp, lay.restore(xp, buf).astype(result, copy=False), out)
@@ -749,6 +865,9 @@ def _call(op: Op, xp: Any, backend: Any, arrays: tuple[Any, ...], axis: Any, out
         soft = values.get("out_soft")
         return y, (y if soft is None else lay.restore(xp, soft).astype(result, copy=False))
     if opts.get("tau_grad"):
-        dt = sum_to_shape(xp, values["dtau"].reshape(lay.batch), tau_shape).reshape(np.shape(opts["tau"]))
-        return y, dt.astype(result, copy=False)
+        if op.elementwise:
+            dt = sum_to_shape(xp, lay.restore(xp, values["dtaus"].reshape(lay.shape2d())), tau_shape)
+        else:
+            dt = sum_to_shape(xp, values["dtau"].reshape(lay.batch), tau_shape)
+        return y, dt.reshape(np.shape(opts["tau"])).astype(result, copy=False)
     return y

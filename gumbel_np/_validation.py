@@ -235,14 +235,46 @@ def check_row_ids(xp: Any, row_ids: Any, lay: Rows, func: str) -> Any:
     return xp.ascontiguousarray(ids.astype(np.int64, copy=False)).reshape(lay.rows)
 
 
+MAX_DRAWS = 1 << 28
+"""Draw indices lie below this: the counter's draw word holds the draw index
+in its low 28 bits and the stream domain in the top 4 (``kernels/philox.py``)."""
+
+
 def check_num_samples(num_samples: Any, func: str) -> int | None:
-    """``num_samples``: None (one draw, no sample axis) or an int >= 1."""
+    """``num_samples``: None (one draw, no sample axis) or an int in
+    ``[1, 2**28]``."""
     if num_samples is None:
         return None
     s = integer(num_samples, func, "num_samples must be an int")
     if s < 1:
         raise ValueError(f"{func}: num_samples must be >= 1, got {s}")
+    if s > MAX_DRAWS:
+        raise ValueError(
+            f"{func}: num_samples must be at most 2**28 = {MAX_DRAWS} (the draw indices of the stream), got {s}"
+        )
     return s
+
+
+def check_limits(limits: Any, func: str) -> tuple[float, float]:
+    """The hard concrete's stretch interval ``(lo, hi)``: two finite real
+    numbers with ``lo < 0`` and ``hi > 1`` (so that the gate has exact zeros
+    and ones, and ``log(-lo / hi)`` is finite)."""
+    bad = TypeError(f"{func}: limits must be a pair of real numbers (lo, hi), not {limits!r}")
+    if isinstance(limits, (str, bytes)):
+        raise bad
+    try:
+        lo, hi = limits
+    except (TypeError, ValueError):
+        raise bad from None
+    if any(isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) for v in (lo, hi)):
+        raise bad
+    lo, hi = float(lo), float(hi)
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < 0.0 and hi > 1.0):
+        raise ValueError(
+            f"{func}: limits must be finite with lo < 0 and hi > 1 (the gate's exact zeros and ones), "
+            f"got {tuple(limits)!r}"
+        )
+    return lo, hi
 
 
 def noise_dtype(dtype: Any, func: str) -> np.dtype:
@@ -286,7 +318,9 @@ _NORMAL_RANGE = {
 }
 
 
-def check_tau(xp: Any, tau: Any, lay: Rows, dtype: np.dtype, func: str) -> tuple[Any, tuple[int, ...]]:
+def check_tau(
+    xp: Any, tau: Any, lay: Rows, dtype: np.dtype, func: str, what: str = "the batch shape"
+) -> tuple[Any, tuple[int, ...]]:
     """``tau`` as a ``(rows,)`` (or ``(1,)`` for a scalar) array of ``dtype``
     (float32 for float16 data), and ``tau``'s shape in the batch's rank
     (what a temperature gradient is summed to).
@@ -326,7 +360,7 @@ def check_tau(xp: Any, tau: Any, lay: Rows, dtype: np.dtype, func: str) -> tuple
         full = xp.broadcast_to(tc, lay.batch)
     except ValueError:
         raise ValueError(
-            f"{func}: tau of shape {t.shape} does not broadcast to the batch shape {lay.batch}"
+            f"{func}: tau of shape {t.shape} does not broadcast to {what} {lay.batch}"
             + ("" if lay.scalar else f" (nor has the logits' rank with length 1 along axis {lay.axis})")
         ) from None
     return xp.ascontiguousarray(full).reshape(lay.rows), tc.shape

@@ -59,7 +59,8 @@ def _expression(p: str) -> str:
         return f"bool(v[{p!r}])"
     if not param.pointer:
         return f"v[{p!r}]"
-    flat = ".ravel()" if len(param.shape) == 2 else ""  # (rows, K) or (rows, N): passed flat
+    # (rows, K), (rows, N) and (rows, K, N) arrays are passed flat.
+    flat = ".ravel()" if len(param.shape) >= 2 and "|" not in param.shape else ""
     if param.optional:
         absent = "_NO_ROWS" if "i64" in param.ctype else "none"
         return f"({absent} if v.get({p!r}) is None else v[{p!r}]{flat})"

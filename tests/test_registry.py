@@ -12,6 +12,8 @@ partner, fails :func:`test_every_operation_is_covered`.
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 import scipy.special as sp
@@ -53,9 +55,11 @@ def test_reference_philox_known_answer():
     assert [int(w) for w in _philox(0, 0, 0, 0, 0, 0)] == [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]
 
 
-def reference_noise(rows: int, k: int, dtype, rng, draw: int = 0) -> np.ndarray:
-    """The ``(rows, k)`` Gumbel noise of ``rng`` (row ids 0..rows-1) in float64."""
+def reference_uniforms(rows: int, k: int, dtype, rng, draw: int = 0, domain: int = 0) -> np.ndarray:
+    """The ``(rows, k)`` uniforms of ``rng`` (row ids 0..rows-1) in float64,
+    of stream ``domain`` (the counter's draw word is ``draw + (domain << 28)``)."""
     k0, k1 = philox_key(rng, "reference")
+    draw = draw + (domain << 28)
     w = 4 if np.dtype(dtype) != np.float64 else 2
     r = np.arange(rows, dtype=np.uint64)[:, None]
     j = np.arange(k, dtype=np.uint64)[None, :]
@@ -69,7 +73,18 @@ def reference_noise(rows: int, k: int, dtype, rng, draw: int = 0) -> np.ndarray:
         lo = np.choose(2 * pair + 1, words)
         x = (hi << np.uint64(32)) | lo
         u = ((x >> np.uint64(11)) | np.uint64(1)).astype(np.float64) * 2.0**-53
-    return -np.log(-np.log(u))
+    return u
+
+
+def reference_noise(rows: int, k: int, dtype, rng, draw: int = 0) -> np.ndarray:
+    """The ``(rows, k)`` Gumbel noise of ``rng`` (row ids 0..rows-1) in float64."""
+    return -np.log(-np.log(reference_uniforms(rows, k, dtype, rng, draw)))
+
+
+def reference_logistic(rows: int, k: int, dtype, rng, draw: int = 0) -> np.ndarray:
+    """The ``(rows, k)`` logistic noise of ``rng`` (domain 1) in float64."""
+    u = reference_uniforms(rows, k, dtype, rng, draw, domain=1)
+    return np.log(u) - np.log1p(-u)
 
 
 # --------------------------------------------------------------------------
@@ -93,6 +108,27 @@ def _categorical(call, x):
     z = [x + reference_noise(*x.shape, dt, call.options["rng"], d) for d in range(draws)]
     idx = np.stack([zd.argmax(-1) for zd in z], -1)
     return idx if call.options.get("num_samples") else idx[:, 0]
+
+
+def _bernoulli(call, x):
+    draws = call.options.get("num_samples") or 1
+    dt = call.arrays[0].dtype
+    b = np.stack([x + reference_logistic(*x.shape, dt, call.options["rng"], d) > 0 for d in range(draws)], -1)
+    return b if call.options.get("num_samples") else b[..., 0]
+
+
+def _binary_concrete(call, x):
+    """The soft sample ``sigmoid((x + L) / tau)`` of the call's key."""
+    noise = reference_logistic(*x.shape, call.arrays[0].dtype, call.options["rng"])
+    return sp.expit((x + noise) / call.options["tau"])
+
+
+def _gate(y, limits=(-0.1, 1.1)):
+    lo, hi = limits
+    return np.clip(y * (hi - lo) + lo, 0, 1)
+
+
+_L0_SHIFT = np.log(0.1 / 1.1)
 
 
 def _softmax64(x):
@@ -153,6 +189,19 @@ REFERENCES = {
     * (sp.log_softmax(x, axis=-1) + _entropy(x)[:, None]),
     "categorical_kl": lambda c, q, p: _kl(q, p),
     "categorical_kl_backward": lambda c, g, q, p: _kl_backward(g, q, p),
+    "logistic": lambda c: reference_logistic(*c.arrays[0], c.options["dtype"], c.options["rng"]),
+    "bernoulli": _bernoulli,
+    "gumbel_sigmoid": lambda c, x: (
+        (lambda y: (y > 0.5).astype(float)) if c.options.get("hard") else (lambda y: y)
+    )(_binary_concrete(c, x)),
+    "gumbel_sigmoid_backward": lambda c, g, y: g * y * (1 - y) / c.options["tau"],
+    "hard_concrete": lambda c, x: _gate(_binary_concrete(c, x)),
+    "hard_concrete_backward": lambda c, g, y: np.where(
+        (_gate(y) > 0) & (_gate(y) < 1), g * 1.2 * y * (1 - y) / c.options["tau"], 0.0
+    ),
+    "hard_concrete_l0": lambda c, x: sp.expit(x - c.options["tau"] * _L0_SHIFT),
+    "hard_concrete_l0_backward": lambda c, g, x: g * sp.expit(x - c.options["tau"] * _L0_SHIFT)
+    * sp.expit(-(x - c.options["tau"] * _L0_SHIFT)),
 }
 """The float64 reference of every operation, given the call and its arrays."""
 
@@ -171,7 +220,7 @@ SCALES = {
 """Where a result is a difference of larger terms, the size of those terms
 (its rounding error is relative to them, not to the result)."""
 
-NOT_DIFFERENTIABLE = {"gumbel", "categorical", "reinforce"}
+NOT_DIFFERENTIABLE = {"gumbel", "categorical", "reinforce", "logistic", "bernoulli"}
 """Operations with no gradient (noise, indices, a gradient estimate)."""
 
 
@@ -184,7 +233,14 @@ def test_every_operation_is_covered():
 
 
 def _near_tie(call, x, got, want):
-    """Rows whose decision (argmax) is within rounding of another category."""
+    """Rows whose decision (argmax, or a side of 0) is within rounding of another."""
+    if call.op == "bernoulli" or (call.op == "gumbel_sigmoid" and call.options.get("hard")):
+        draws = call.options.get("num_samples") or 1
+        close = np.zeros(len(x), bool)
+        for d in range(draws):
+            z = x.astype(np.float64) + reference_logistic(*x.shape, call.arrays[0].dtype, call.options["rng"], d)
+            close |= (np.abs(z) < 1e-4 * np.maximum(1, np.abs(x))).any(-1)
+        return close
     if call.op not in ("categorical", "gumbel_softmax") or (call.op == "gumbel_softmax" and not call.options.get("hard")):
         return np.zeros(len(x), bool)
     draws = call.options.get("num_samples") or 1
@@ -220,12 +276,13 @@ def test_reference(backend, dtype, label, k):
             assert_close(backend.to_numpy(g), w, dtype)
         return
     got = backend.to_numpy(got[0] if isinstance(got, tuple) else got)
-    if got.dtype.kind == "i" or (name == "gumbel_softmax" and call.options.get("hard")):
+    hard = name in ("gumbel_softmax", "gumbel_sigmoid") and call.options.get("hard")
+    if got.dtype.kind in "ib" or hard:
         x = arrays[0]
         keep = ~_near_tie(call, x, got, want)
         assert keep.mean() > 0.9
         np.testing.assert_array_equal(got[keep], want[keep])
-    elif name == "gumbel":
+    elif name in ("gumbel", "logistic"):
         # A few ulp at the scale max(|G|, 1) (test_cuda_streams.py says why).
         scale = np.spacing(np.maximum(np.abs(want), 1).astype(dtype)).astype(np.float64)
         assert np.max(np.abs(got - want) / scale) <= 4
@@ -253,7 +310,14 @@ def test_backward_partner_is_the_gradient(name, k):
     rng = np.random.default_rng(12)
     y = f(*arrays)
     v = rng.standard_normal(y.shape)
-    saved = (y,) if fwd.result == "rows" else arrays
+    # The saved forward output (a softmax, a soft sample), or the inputs.
+    public = next(p for _, role, p in bwd.arrays if role == "data")
+    if not public.startswith("y"):
+        saved = arrays
+    elif public == "y_soft" and "return_soft" in fwd.options:
+        saved = (f(*arrays, return_soft=True)[1],)
+    else:
+        saved = (y,)
     opts = {o: call.options[o] for o in bwd.options if o in call.options}
     vjp = getattr(gnp, bwd.name)(v, *saved, **opts)
     vjps = vjp if isinstance(vjp, tuple) else (vjp,)
@@ -271,7 +335,7 @@ def test_backward_partner_is_the_gradient(name, k):
         assert abs(numeric - np.sum(g * d)) <= 1e-6 * max(1.0, abs(numeric)), (name, i)
     if "tau_grad" in bwd.options:
         tau = call.options["tau"]
-        _, dtau = getattr(gnp, bwd.name)(v, y, **opts, tau_grad=True)
+        _, dtau = getattr(gnp, bwd.name)(v, *saved, **opts, tau_grad=True)
         numeric = (np.sum(v * f(*arrays, tau=tau + h)) - np.sum(v * f(*arrays, tau=tau - h))) / (2 * h)
         assert abs(numeric - float(dtau)) <= 1e-6 * max(1.0, abs(numeric))
 
@@ -289,8 +353,9 @@ def test_bad_input(name):
     def with_options(**changed):
         return fn(*call.arrays, **{**call.options, **changed})
 
-    with pytest.raises(np.exceptions.AxisError):
-        with_options(axis=5)
+    if "axis" in inspect.signature(fn).parameters:  # the element-wise ones have none
+        with pytest.raises(np.exceptions.AxisError):
+            with_options(axis=5)
     for flag in op.flags:
         with pytest.raises(TypeError, match=f"{name}: {flag} must be True or False, not 'yes'"):
             with_options(**{flag: "yes"})
