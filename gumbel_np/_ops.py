@@ -381,9 +381,10 @@ def _bad_nan(ctx: dict) -> None:
         return
     xp, lay = ctx["xp"], ctx["lay"]
     flat = xp.isnan(values["logits"]).reshape(-1)
-    i = int(xp.argmax(flat))
-    shape = () if lay.scalar else lay.batch + (lay.k,)
-    where = tuple(int(v) for v in np.unravel_index(i, shape))
+    r, j = divmod(int(xp.argmax(flat)), lay.k)
+    # The kernels' (row, element) back to the logits' own axis order.
+    row = tuple(int(v) for v in np.unravel_index(r, lay.batch))
+    where = () if lay.scalar else row[: lay.axis] + (j,) + row[lay.axis :]
     raise ValueError(
         f"{ctx['func']}: logits hold NaN at index {where} ({int(flat.sum())} NaN element(s)); "
         "a NaN logit has no Bernoulli probability"
@@ -626,7 +627,7 @@ def _small_call(op: Op, arrays: tuple[Any, ...], out: Any, opts: dict) -> Any:
         return (buf, values["out_p"]) if "out_p" in values else buf
     lay = Rows(a.shape[:-1], k, a.ndim - 1)
     if op.finish is not None:
-        op.finish({"xp": np, "buf": buf.reshape(rows, -1), "lay": lay, "func": op.name, "logits": a, "values": values})
+        op.finish({"xp": np, "buf": buf.reshape(rows, buf.size // max(rows, 1)), "lay": lay, "func": op.name, "logits": a, "values": values})
     return buf.reshape(shape) if out is None else out
 
 

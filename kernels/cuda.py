@@ -12,7 +12,8 @@ taken as they are (:data:`HALF_STORAGE`): the kernels load and store
 temperature gradient (``dtau``) of float16 data are float32 arrays, and the
 noise of float16 data is the float32 stream rounded to half.
 
-The kernels live in ``softmax.cu`` and ``gumbel.cu`` (with ``rows.cuh`` and ``philox.cuh``),
+The kernels live in the ``<stem>.cu`` file each registry record names (``softmax``,
+``gumbel``, ``estimators``, ``binary``; with ``rows.cuh`` and ``philox.cuh``),
 shipped as package data.  There is one loader: each source is read once per
 process through :mod:`importlib.resources`, its quoted ``#include`` lines
 replaced by the header text (so CuPy's on-disk kernel cache, keyed by the
@@ -297,14 +298,15 @@ def _output(a: Any, shape: tuple[int, ...], dtype: np.dtype, op: str, what: str)
     return a
 
 
-def _tau(tau: Any, rows: int, dtype: np.dtype, op: str) -> tuple[Any, np.int64]:
-    """``tau`` as a contiguous array of the compute dtype of ``dtype`` data, and its stride."""
+def _tau(tau: Any, n: int, dtype: np.dtype, op: str) -> tuple[Any, np.int64]:
+    """``tau`` as a contiguous array of the compute dtype of ``dtype`` data
+    (one value, or ``n``: one per row or per element), and its stride."""
     cupy = _cupy()
     t = cupy.ascontiguousarray(cupy.asarray(tau, dtype=_compute(dtype)).reshape(-1))
     if t.size == 1:
         return t, np.int64(0)
-    if t.size != rows:
-        raise ValueError(f"{op}: tau must hold 1 or {rows} values, got {t.size}")
+    if t.size != n:
+        raise ValueError(f"{op}: tau must hold 1 or {n} values, got {t.size}")
     return t, np.int64(1)
 
 
@@ -312,13 +314,14 @@ _SCALARS = {
     "i64": np.int64,
     "u32": lambda v: np.uint32(int(v) & 0xFFFFFFFF),
     "int": lambda v: np.int32(int(v)),
+    "double": lambda v: np.float64(float(v)),
 }
 """Each scalar parameter type as the NumPy scalar of its exact C type."""
 
 
 def _array_dtype(ctype: str, dtype: np.dtype) -> np.dtype:
     base = ctype.removeprefix("const ").rstrip("*")
-    return {"S": dtype, "T": _compute(dtype), "i64": np.dtype(np.int64)}[base]
+    return {"S": dtype, "T": _compute(dtype), "i64": np.dtype(np.int64), "bool": np.dtype(np.bool_)}[base]
 
 
 def _shape(spec: str, rows: int, k: int, nsamples: int) -> tuple[int, ...]:
@@ -352,8 +355,9 @@ def launch(kernel: Kernel, values: dict[str, Any]) -> None:
             if not param.optional:
                 raise ValueError(f"{op}: {p} is required")
             args[p] = _NULL
-        elif param.shape == "1|R":
-            args[p], args[f"{p}_stride"] = _tau(v, rows, dtype, op)
+        elif param.shape in ("1|R", "1|RK"):
+            n = rows if param.shape == "1|R" else rows * k
+            args[p], args[f"{p}_stride"] = _tau(v, n, dtype, op)
         else:
             want = _array_dtype(param.ctype, dtype)
             shape = _shape(param.shape, rows, k, nsamples)
@@ -381,7 +385,8 @@ def launch_plan(
     words = _NOISE_WORDS[np.dtype(dtype)]
     geometry: dict[str, int] = {}
     if kernel.geometry == "flat":
-        threads, blocks = flat_geometry(rows * -(-k // words), sms)
+        draws = int(args.get("nsamples", 1)) if "nsamples" in kernel.cuda else 1
+        threads, blocks = flat_geometry(rows * -(-k // words) * draws, sms)
     else:
         units = -(-k // (ELEMENTS_PER_LANE if kernel.geometry == "rows" else words))
         lanes, threads, blocks = row_geometry(rows, k, units, sms)

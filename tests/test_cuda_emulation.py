@@ -204,7 +204,12 @@ class Library:
 # Building the kernels from the registry
 
 _C_NAMES = {"i64": "long long", "u32": "unsigned int"}
-_SCALARS = {"i64": ctypes.c_longlong, "u32": ctypes.c_uint, "int": ctypes.c_int}
+_SCALARS = {"i64": ctypes.c_longlong, "u32": ctypes.c_uint, "int": ctypes.c_int, "double": ctypes.c_double}
+
+
+def scalar(ctype: str, value: Any) -> Any:
+    """A scalar argument as the ctypes value of its registry ``ctype``."""
+    return _SCALARS[ctype](float(value) if ctype == "double" else int(value))
 
 
 def c_type(ctype: str, dtype: np.dtype) -> str:
@@ -216,7 +221,7 @@ def c_type(ctype: str, dtype: np.dtype) -> str:
 def array_dtype(ctype: str, dtype: np.dtype) -> np.dtype:
     """The NumPy dtype of a pointer parameter for ``dtype`` data."""
     base = ctype.replace("const", "").replace("*", "").strip()
-    return {"S": dtype, "T": compute(dtype), "i64": np.dtype(np.int64)}[base]
+    return {"S": dtype, "T": compute(dtype), "i64": np.dtype(np.int64), "bool": np.dtype(np.bool_)}[base]
 
 
 def symbol(name: str, dtype: np.dtype) -> str:
@@ -290,23 +295,24 @@ class Emulator(Library):
         rows, k = values[data].shape
         plan = {**values, "rows": rows, "k": k}
         per_row = [
-            values[p].shape[1]
+            values[p].shape[-1]
             for p in kernel.cuda
-            if _ops.PARAMS[p].shape == "RN" and values.get(p) is not None
+            if _ops.PARAMS[p].shape in ("RN", "RKN") and values.get(p) is not None
         ]
         n = plan["nsamples"] = per_row[0] if per_row else 1
-        if "tau_stride" in kernel.cuda:
-            plan["tau_stride"] = 0 if values["tau"].size == 1 else 1
+        for p in kernel.cuda:
+            if _ops.PARAMS[p].shape.startswith("1|"):
+                plan[f"{p}_stride"] = 0 if values[p].size == 1 else 1
         if rows == 0 or n == 0 or (kernel.geometry == "flat" and k == 0):
             return  # as cuda.launch: nothing to compute
         # The grid, the block and the argument list of cuda.launch itself.
         (blocks,), (threads,), argv = cuda.launch_plan(kernel, plan, dtype, sms)
-        shapes = {"RK": (rows, k), "R": (rows,), "RN": (rows, n), "U": (1,)}
+        shapes = {"RK": (rows, k), "R": (rows,), "RN": (rows, n), "RKN": (rows, k, n), "U": (1,)}
         args = []
         for p, value in zip(kernel.cuda, argv):
             param = _ops.PARAMS[p]
             if not param.pointer:
-                args.append((p, _SCALARS[param.ctype](int(value)), False))
+                args.append((p, scalar(param.ctype, value), False))
                 continue
             if value is None:
                 assert param.optional, f"{name}: {p} is not optional"
@@ -314,8 +320,9 @@ class Emulator(Library):
                 continue
             want = array_dtype(param.ctype, dtype)
             assert isinstance(value, np.ndarray) and value.dtype == want, (name, p, want)
-            if param.shape == "1|R":
-                assert value.shape in ((1,), (rows,)), (name, p, value.shape)
+            if param.shape in ("1|R", "1|RK"):
+                n_of = rows if param.shape == "1|R" else rows * k
+                assert value.shape in ((1,), (n_of,)), (name, p, value.shape)
             else:
                 assert value.shape == shapes[param.shape], (name, p, value.shape)
             args.append((p, value, not param.ctype.startswith("const")))
@@ -392,6 +399,17 @@ def normal(dtype: np.dtype, shape: Any, seed: int) -> np.ndarray:
 def reference_noise(rids: np.ndarray, k: int, draw: int, dtype: np.dtype) -> np.ndarray:
     """Gumbel noise of the stream (DESIGN section 4) in float64, from the
     Philox words of ``kernels/philox.py``: ``(len(rids), k)``."""
+    return -np.log(-np.log(reference_uniforms(rids, k, draw, dtype)))
+
+
+def reference_logistic(rids: np.ndarray, k: int, draw: int, dtype: np.dtype) -> np.ndarray:
+    """Logistic noise (stream domain 1) in float64: ``(len(rids), k)``."""
+    u = reference_uniforms(rids, k, draw + (_ops.LOGISTIC_DOMAIN << 28), dtype)
+    return np.log(u) - np.log1p(-u)
+
+
+def reference_uniforms(rids: np.ndarray, k: int, draw: int, dtype: np.dtype) -> np.ndarray:
+    """The uniforms of the stream at draw word ``draw``, ``(len(rids), k)``."""
     w = cuda._NOISE_WORDS[dtype]
     nb = -(-k // w)
     r = np.asarray(rids, np.int64).astype(np.uint64)
@@ -411,7 +429,7 @@ def reference_noise(rids: np.ndarray, k: int, draw: int, dtype: np.dtype) -> np.
         lo = words[..., 1::2].reshape(r.size, -1)[:, :k]
         x = (hi << np.uint64(32)) | lo
         u = ((x >> np.uint64(11)) | np.uint64(1)).astype(np.float64) * 2.0**-53
-    return -np.log(-np.log(u))
+    return u
 
 
 def tolerance(ref: np.ndarray, scale: np.ndarray, dtype: np.dtype, ulps: float) -> np.ndarray:
@@ -968,6 +986,233 @@ def case_categorical_kl_bwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
 
 
 
+# The binary family: element-wise kernels, one thread per Philox block.
+
+
+def case_logistic_fwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    nd = compute(dtype)  # float16 noise is the float32 stream, rounded
+    for row_ids, draw in ((None, 0), (IDS, 0), (IDS, 7)):
+        values = {
+            "out": np.full((ROWS, k), np.nan, dtype),
+            "k0": KEY[0],
+            "k1": KEY[1],
+            "row_ids": row_ids,
+            "draw": draw,
+        }
+        got = emulate(emu, "logistic_fwd", dtype, values)
+        if draw == 0:
+            ref = gnp.logistic((ROWS, k), rng=SEED, dtype=nd, row_ids=row_ids)
+        else:
+            ref = reference_logistic(IDS, k, draw, nd)
+        scale = np.maximum(np.abs(ref.astype(np.float64)), 1.0)
+        check(f"logistic_fwd row_ids={row_ids is not None} draw={draw}", got["out"], ref, scale, dtype, NOISE_ULPS)
+
+
+def side_check(what: str, got: np.ndarray, ref: np.ndarray, z: np.ndarray, allowed: np.ndarray) -> None:
+    """Decisions (bools, or 0/1 values) equal to the CPU's except where the
+    quantity they test against 0 (``z``) is within ``allowed`` of it."""
+    differ = np.asarray(got, np.float64) != np.asarray(ref, np.float64)
+    differ &= ~(np.isnan(np.asarray(got, np.float64)) & np.isnan(np.asarray(ref, np.float64)))
+    bad = differ & ~(np.abs(z) <= allowed)
+    if bad.any():
+        i = tuple(int(v) for v in np.argwhere(bad)[0])
+        raise AssertionError(
+            f"{what}: {int(bad.sum())} decisions differ from the CPU, first at {i}: emulated {got[i]!r}, "
+            f"CPU {ref[i]!r}, at {z[i]!r} from the threshold"
+        )
+
+
+def case_bernoulli_fwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    ct = compute(dtype)
+    x = logits(dtype, k, 21)
+    xc = x.astype(ct).astype(np.float64)
+    eps = float(np.finfo(ct).eps)
+    for row_ids, nsamples in ((None, 1), (IDS, 3)):
+        values = {
+            "logits": x,
+            "out_bits": np.full((ROWS, k, nsamples), 2, np.uint8).view(np.bool_),
+            "status": np.zeros(1, np.int64),
+            "k0": KEY[0],
+            "k1": KEY[1],
+            "row_ids": row_ids,
+            "nsamples": nsamples,
+        }
+        got = emulate(emu, "bernoulli_fwd", dtype, values)
+        assert (got["out_bits"].view(np.uint8) <= 1).all(), "bernoulli_fwd leaves draws unwritten"
+        assert int(got["status"][0]) == int(np.isnan(xc).any()), "bernoulli_fwd status"
+        rids = np.arange(ROWS) if row_ids is None else row_ids
+        with np.errstate(invalid="ignore"):
+            for d in range(nsamples):
+                z = xc + reference_logistic(rids, k, d, ct)
+                allowed = 8 * eps * (np.abs(xc) + 17.0)
+                what = f"bernoulli_fwd row_ids={row_ids is not None} draw {d}"
+                side_check(what, got["out_bits"][..., d], np.where(np.isnan(z), False, z > 0), np.nan_to_num(z), allowed)
+
+
+def case_binary_concrete_fwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    ct = compute(dtype)
+    x = logits(dtype, k, 22)
+    xc = x.astype(ct)
+    taus = np.random.default_rng(23).uniform(0.3, 2.0, ROWS * k).astype(ct)
+    noise = np.random.default_rng(24).logistic(size=x.shape).astype(dtype)
+    variants = (
+        # noise_mode, row_ids, one tau per element, gate, out_soft
+        (_ops.NOISE_DRAW, None, False, _ops.GATE_SOFT, False),
+        (_ops.NOISE_DRAW, IDS, True, _ops.GATE_HARD, True),
+        (_ops.NOISE_ARRAY, None, True, _ops.GATE_CLIP, True),
+        (_ops.NOISE_NONE, None, False, _ops.GATE_CLIP, False),
+        (_ops.NOISE_DRAW, IDS, False, _ops.GATE_HARD, False),
+    )
+    for mode, row_ids, per_element, gate, with_soft in variants:
+        what = f"binary_concrete_fwd noise_mode={mode} gate={gate}"
+        tau = taus if per_element else np.array([0.7], ct)
+        lo, hi = (-0.1, 1.1) if gate == _ops.GATE_CLIP else (0.0, 1.0)
+        key = KEY if mode == _ops.NOISE_DRAW else (0, 0)
+        values = {
+            "logits": x,
+            "out": np.full(x.shape, np.nan, dtype),
+            "k0": key[0],
+            "k1": key[1],
+            "row_ids": row_ids,
+            "taus": tau,
+            "noise_mode": mode,
+            "noise": noise if mode == _ops.NOISE_ARRAY else None,
+            "out_soft": np.full(x.shape, np.nan, dtype) if with_soft else None,
+            "gate": gate,
+            "lo": lo,
+            "hi": hi,
+        }
+        got = emulate(emu, "binary_concrete_fwd", dtype, values)
+        if mode == _ops.NOISE_DRAW:
+            kw: dict[str, Any] = {"rng": SEED}
+            g = gnp.logistic(x.shape, rng=SEED, dtype=ct, row_ids=row_ids).astype(np.float64)
+        elif mode == _ops.NOISE_ARRAY:
+            kw = {"noise": noise.astype(ct)}
+            g = noise.astype(np.float64)
+        else:
+            kw = {"noise": 0}
+            g = np.zeros(x.shape)
+        t = tau.reshape(x.shape) if per_element else float(tau[0])
+        if gate == _ops.GATE_CLIP:
+            y, y_soft = gnp.hard_concrete(xc, tau=t, limits=(lo, hi), row_ids=row_ids, return_soft=True, **kw)
+        else:
+            y, y_soft = gnp.gumbel_sigmoid(
+                xc, tau=t, hard=gate == _ops.GATE_HARD, row_ids=row_ids, return_soft=True, **kw
+            )
+        with np.errstate(all="ignore"):
+            s64 = np.asarray(y_soft, np.float64)
+            tt = np.broadcast_to(np.asarray(t, np.float64), x.shape)
+            # An error in the scaled logit is one of y relative to y (1 - y).
+            scale = s64 * (1 - s64) * (np.abs(xc.astype(np.float64)) + np.abs(g) + 1.0) / tt + s64
+            scale = np.nan_to_num(scale)
+        if with_soft:
+            check(what + " out_soft", got["out_soft"], y_soft, scale, dtype, ULPS)
+        if gate == _ops.GATE_SOFT:
+            check(what, got["out"], y, scale, dtype, ULPS)
+        elif gate == _ops.GATE_HARD:
+            allowed = tolerance(y_soft, scale, ct, ULPS)
+            side_check(what, got["out"], y, np.nan_to_num(s64 - 0.5), allowed)
+        else:
+            check(what, got["out"], y, 1.2 * scale + 1.0, dtype, ULPS)
+
+
+def soft_samples(dtype: np.dtype, k: int, seed: int) -> np.ndarray:
+    """Soft binary samples in ``[0, 1]``: random values, exact 0s and 1s
+    (saturated samples), 1/2, values near 1 and the gate's edges."""
+    rng = np.random.default_rng(seed)
+    y = rng.uniform(0, 1, (ROWS, k))
+    y[4] = 0.0
+    y[5] = 1.0
+    y[6] = 0.5
+    y[7] = 1 - rng.uniform(0, 1e-3, k)
+    y[8, ::2] = 1e-30
+    return y.astype(dtype)
+
+
+def case_binary_concrete_bwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    ct = compute(dtype)
+    y = soft_samples(dtype, k, 25)
+    g = normal(dtype, y.shape, 26)
+    taus = np.random.default_rng(27).uniform(0.3, 2.0, ROWS * k).astype(ct)
+    for gate, per_element in ((_ops.GATE_SOFT, True), (_ops.GATE_CLIP, True), (_ops.GATE_CLIP, False)):
+        what = f"binary_concrete_bwd gate={gate} per_element={per_element}"
+        tau = taus if per_element else np.array([0.7], ct)
+        lo, hi = (-0.1, 1.1) if gate == _ops.GATE_CLIP else (0.0, 1.0)
+        values = {
+            "g": g,
+            "y": y,
+            "taus": tau,
+            "out": np.full(y.shape, np.nan, dtype),
+            "dtaus": np.full(y.shape, np.nan, ct) if per_element else None,
+            "gate": gate,
+            "lo": lo,
+            "hi": hi,
+        }
+        got = emulate(emu, "binary_concrete_bwd", dtype, values)
+        gc, yc = g.astype(ct), y.astype(ct)
+        t = tau.reshape(y.shape) if per_element else float(tau[0])
+        fn = gnp.hard_concrete_backward if gate == _ops.GATE_CLIP else gnp.gumbel_sigmoid_backward
+        kw = {"limits": (lo, hi)} if gate == _ops.GATE_CLIP else {}
+        ref = fn(gc, yc, tau=t, tau_grad=per_element, **kw)
+        out, dtau = ref if per_element else (ref, None)
+        with np.errstate(all="ignore"):
+            y64 = yc.astype(np.float64)
+            tt = np.broadcast_to(np.asarray(t, np.float64), y.shape)
+            scale = np.abs(gc.astype(np.float64)) * 1.2 * y64 * (1 - y64) / tt
+        check(what, got["out"], out, scale, dtype, ULPS)
+        if per_element:
+            with np.errstate(all="ignore"):
+                s = np.abs(np.log(y64)) + np.abs(np.log1p(-y64)) + 1.0
+                dscale = np.nan_to_num(scale * s)
+            check(what + " dtaus", got["dtaus"], dtau, dscale, ct, ULPS)
+
+
+def case_hard_concrete_l0_fwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    ct = compute(dtype)
+    x = logits(dtype, k, 28)
+    taus = np.random.default_rng(29).uniform(0.3, 2.0, ROWS * k).astype(ct)
+    for per_element, (lo, hi) in ((False, (-0.1, 1.1)), (True, (-0.3, 1.05))):
+        tau = taus if per_element else np.array([2 / 3], ct)
+        values = {"logits": x, "out": np.full(x.shape, np.nan, dtype), "taus": tau, "lo": lo, "hi": hi}
+        got = emulate(emu, "hard_concrete_l0_fwd", dtype, values)
+        t = tau.reshape(x.shape) if per_element else float(tau[0])
+        ref = gnp.hard_concrete_l0(x.astype(ct), tau=t, limits=(lo, hi))
+        with np.errstate(all="ignore"):
+            p = np.asarray(ref, np.float64)
+            scale = np.nan_to_num(p * (1 - p) * (np.abs(x.astype(np.float64)) + 4.0) + p)
+        check(f"hard_concrete_l0_fwd per_element={per_element}", got["out"], ref, scale, dtype, ULPS)
+
+
+def case_hard_concrete_l0_bwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    ct = compute(dtype)
+    x = logits(dtype, k, 30)
+    g = normal(dtype, x.shape, 31)
+    taus = np.random.default_rng(32).uniform(0.3, 2.0, ROWS * k).astype(ct)
+    for per_element in (False, True):
+        tau = taus if per_element else np.array([2 / 3], ct)
+        values = {
+            "g": g,
+            "logits": x,
+            "taus": tau,
+            "out": np.full(x.shape, np.nan, dtype),
+            "dtaus": np.full(x.shape, np.nan, ct) if per_element else None,
+            "lo": -0.1,
+            "hi": 1.1,
+        }
+        got = emulate(emu, "hard_concrete_l0_bwd", dtype, values)
+        t = tau.reshape(x.shape) if per_element else float(tau[0])
+        ref = gnp.hard_concrete_l0_backward(g.astype(ct), x.astype(ct), tau=t, tau_grad=per_element)
+        out, dtau = ref if per_element else (ref, None)
+        with np.errstate(all="ignore"):
+            a = np.abs(x.astype(np.float64)) + 4.0
+            e = np.exp(-np.abs(x.astype(np.float64) + 2.398 * np.asarray(t, np.float64)))
+            scale = np.nan_to_num(np.abs(g.astype(np.float64)) * e * (a + 1.0))
+        check(f"hard_concrete_l0_bwd per_element={per_element}", got["out"], out, scale, dtype, ULPS)
+        if per_element:
+            check("hard_concrete_l0_bwd dtaus", got["dtaus"], dtau, 2.4 * scale, ct, ULPS)
+
+
+
 CASES: dict[str, Callable[[Emulator, np.dtype, int], None]] = {
     "logsumexp_fwd": case_logsumexp_fwd,
     "softmax_fwd": case_softmax_fwd,
@@ -985,6 +1230,12 @@ CASES: dict[str, Callable[[Emulator, np.dtype, int], None]] = {
     "categorical_entropy_bwd": case_categorical_entropy_bwd,
     "categorical_kl_fwd": case_categorical_kl_fwd,
     "categorical_kl_bwd": case_categorical_kl_bwd,
+    "logistic_fwd": case_logistic_fwd,
+    "bernoulli_fwd": case_bernoulli_fwd,
+    "binary_concrete_fwd": case_binary_concrete_fwd,
+    "binary_concrete_bwd": case_binary_concrete_bwd,
+    "hard_concrete_l0_fwd": case_hard_concrete_l0_fwd,
+    "hard_concrete_l0_bwd": case_hard_concrete_l0_bwd,
 }
 """The comparison with the CPU of each kernel, by name."""
 
@@ -1112,7 +1363,7 @@ def host_cuda(emulators, monkeypatch):
             for p, v in zip(kernel.cuda, argv):
                 param = _ops.PARAMS[p]
                 if not param.pointer:
-                    args.append((p, _SCALARS[param.ctype](int(v)), False))
+                    args.append((p, scalar(param.ctype, v), False))
                 elif isinstance(v, np.ndarray):
                     args.append((p, v, not param.ctype.startswith("const")))
                 else:
@@ -1192,6 +1443,21 @@ def test_score_estimators_match_the_registry():
     }
 
 
+def test_binary_constants_match_the_registry():
+    """``gnp::GATE_*`` and ``gnp::LOGISTIC_DOMAIN`` (binary.cu) and their
+    Numba twins (kernels/binary.py) are the registry's numbers."""
+    from gumbel_np.kernels import binary
+
+    text = cuda.source("binary")
+    found = dict(re.findall(r"\b(GATE_SOFT|GATE_HARD|GATE_CLIP)\s*=\s*(\d+)\b", text))
+    want = {"GATE_SOFT": _ops.GATE_SOFT, "GATE_HARD": _ops.GATE_HARD, "GATE_CLIP": _ops.GATE_CLIP}
+    assert {name: int(value) for name, value in found.items()} == want
+    assert {name: getattr(binary, name) for name in want} == want
+    (shift,) = re.findall(r"\bLOGISTIC_DOMAIN\s*=\s*1u\s*<<\s*(\d+)\b", text)
+    assert int(shift) == binary.DOMAIN_SHIFT == 28
+    assert int(binary.LOGISTIC_DOMAIN) == _ops.LOGISTIC_DOMAIN << 28
+
+
 @pytest.mark.parametrize("k", (5, cuda.WARP_MAX_K + 1), ids=lambda k: f"k{k}")
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.name)
 @pytest.mark.parametrize("name", tuple(_ops.KERNELS))
@@ -1205,14 +1471,18 @@ def test_kernel_writes_its_outputs(emulators, name, dtype, k):
     kernel = _ops.KERNELS[name]
     rng = np.random.default_rng(17)
     rows = 3
-    shapes = {"RK": (rows, k), "R": (rows,), "RN": (rows, 4), "1|R": (rows,), "U": (1,)}
+    shapes = {
+        "RK": (rows, k), "R": (rows,), "RN": (rows, 4), "RKN": (rows, k, 4), "1|R": (rows,), "1|RK": (rows * k,),
+        "U": (1,),
+    }
+    limits = {"lo": -0.1, "hi": 1.1}  # a valid stretch interval (0, 0 has no L0 norm)
     values: dict[str, Any] = {}
     required = []
     for p in kernel.cuda:
         param = _ops.PARAMS[p]
         if not param.pointer:
-            if p not in ("rows", "k", "nsamples", "lanes", "per_item", "tau_stride"):
-                values[p] = 0
+            if p not in ("rows", "k", "nsamples", "lanes", "per_item", "tau_stride", "taus_stride"):
+                values[p] = limits.get(p, 0)
             continue
         dt = array_dtype(param.ctype, dtype)
         const = param.ctype.startswith("const")
@@ -1223,13 +1493,20 @@ def test_kernel_writes_its_outputs(emulators, name, dtype, k):
                 rng.integers(0, k, shapes[param.shape]) if dt.kind == "i"
                 else rng.uniform(0.05, 1.0, shapes[param.shape]).astype(dt)
             )
+        elif dt.kind == "b":  # no bool is unwritten-looking: the byte 2
+            values[p] = np.full(shapes[param.shape], 2, np.uint8).view(np.bool_)
+            if not param.optional:
+                required.append(p)
         else:
             values[p] = np.full(shapes[param.shape], -2 if dt.kind == "i" else np.nan, dt)
             if not param.optional:
                 required.append(p)
     got = emulate(emulators[kernel.stem], name, dtype, values)
     for p in required:
-        unwritten = (got[p] == -2) if got[p].dtype.kind == "i" else np.isnan(got[p])
+        kind = got[p].dtype.kind
+        unwritten = (
+            (got[p] == -2) if kind == "i" else (got[p].view(np.uint8) == 2) if kind == "b" else np.isnan(got[p])
+        )
         assert not unwritten.any(), f"{name} leaves {p}{tuple(np.argwhere(unwritten)[0])} unwritten"
 
 

@@ -80,7 +80,7 @@ def test_launch_plan_gives_exact_c_types(name):
     """Every scalar of a launch is the NumPy scalar of its C type, and the
     geometry parameters are set: a row of 40 on 3 rows, 2 draws."""
     kernel = KERNELS[name]
-    c_types = {"i64": np.int64, "u32": np.uint32, "int": np.int32}
+    c_types = {"i64": np.int64, "u32": np.uint32, "int": np.int32, "double": np.float64}
     args = {p: object() for p in kernel.cuda if PARAMS[p].pointer}
     args.update(rows=3, k=40, nsamples=2, k0=2**32 + 5, k1=7, noise_mode=1, hard=True, tau_stride=1)
     grid, block, argv = cuda.launch_plan(kernel, args, np.dtype(np.float32), sms=2)
