@@ -1,14 +1,16 @@
-"""Run the figure, VAE and estimator-variance examples at their default
-settings and paste their results tables into the README: the VAE's between
-``<!-- vae:start -->`` and ``<!-- vae:end -->``, the estimators' bias and
-variance (with its figure) between ``<!-- variance:start -->`` and
-``<!-- variance:end -->``; the figures are the PNG files the examples write.
+"""Run the figure, VAE, estimator-variance and L0-regression examples at their
+default settings and paste their results tables into the README: the VAE's
+between ``<!-- vae:start -->`` and ``<!-- vae:end -->``, the estimators' bias
+and variance (with its figure) between ``<!-- variance:start -->`` and
+``<!-- variance:end -->``, the L0 regression's support recovery against the
+Lasso (with its figure) between ``<!-- l0:start -->`` and ``<!-- l0:end -->``;
+the figures are the PNG files the examples write.
 
-    python examples/update_readme.py [relaxation] [vae] [variance]
+    python examples/update_readme.py [relaxation] [vae] [variance] [l0]
 
-With names, only those examples run (default: all three); both blocks are
-pasted from the Markdown files the examples wrote, so the README always
-shows the files' contents.
+With names, only those examples run (default: all four); every block is
+pasted from the Markdown file its example wrote, so the README always shows
+the files' contents.
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ EXAMPLES = {
     "relaxation": "relaxation_figure",
     "vae": "categorical_vae",
     "variance": "estimator_variance",
+    "l0": "l0_regression",
 }
 # README block -> (the Markdown file its example writes, a figure shown inside the block).
 BLOCKS = {
     "vae": ("categorical_vae_results.md", None),
     "variance": ("estimator_variance.md", ("Bias and variance of the gradient estimators",
                                            "examples/estimator_variance.png")),
+    "l0": ("l0_regression.md", ("L0 regression with hard-concrete gates",
+                                "examples/l0_regression.png")),
 }
 
 
