@@ -43,7 +43,10 @@ def test_signature_matches_the_registry(name):
     keywords = {p.name for p in params if p.kind is p.KEYWORD_ONLY}
     assert len(positional) == max(len(op.arrays), 1)
     # out= where the function returns one array (a second output: out_p).
-    assert keywords == {"axis", *op.options} | (set() if "out_p" in op.kernel.cuda else {"out"})
+    # axis: the category axis, or the axis that indexes an element-wise
+    # sampler's stream (an element-wise function without noise has none).
+    axis = {"axis"} if not op.elementwise or "rng" in op.options else set()
+    assert keywords == axis | set(op.options) | (set() if "out_p" in op.kernel.cuda else {"out"})
     if op.backward is not None:
         assert OPS[op.backward].forward == name
     if op.forward is not None:
