@@ -1,15 +1,17 @@
 """GPU benchmark: every public function on CuPy arrays against the hardware floor and PyTorch.
 
 The cases are the CLI benchmark's (``gumbel_np._bench``, families
-``softmax``, ``gumbel`` and ``estimators``) built on CuPy arrays: one case table for the CPU
-and the GPU.  For each float32 shape (default: 65536x1024, 16384x32000,
-4000000x16) it prints the median GPU time of each case measured with
-``cupyx.profiler.benchmark`` (CUDA events, after warm-up), the bytes the
-operation must move divided by that time, the fraction of the bandwidth of a
-device-to-device copy moving the same number of bytes (timed in the same
-run), and, when PyTorch with CUDA is installed, PyTorch's time for the same
-operation and the ratio ``torch time / our time`` (above 1: faster than
-PyTorch).
+``softmax``, ``gumbel``, ``estimators`` and ``binary``) built on CuPy arrays:
+one case table for the CPU and the GPU.  For each float32 shape (default:
+65536x1024, 16384x32000, 4000000x16; the binary family, element-wise, at its
+own 8192x8192 and 67108864x1, 64 M elements as a square and as one column,
+unless ``--shapes`` is given) it prints the median GPU time of each case
+measured with ``cupyx.profiler.benchmark`` (CUDA events, after warm-up), the
+bytes the operation must move divided by that time, the fraction of the
+bandwidth of a device-to-device copy moving the same number of bytes (timed
+in the same run), and, when PyTorch with CUDA is installed, PyTorch's time
+for the same operation and the ratio ``torch time / our time`` (above 1:
+faster than PyTorch).
 
 PyTorch peers (the cases' own): ``torch.logsumexp``, ``torch.softmax``,
 ``torch.log_softmax``, their autograd backward (``torch.autograd.grad`` on a
@@ -17,7 +19,12 @@ retained graph, so only the backward runs), ``-log(Exponential(1))`` noise as
 inside ``F.gumbel_softmax``, ``F.gumbel_softmax`` (soft and hard) and its
 backward, ``torch.multinomial`` for the categorical sampler, and
 ``torch.distributions.Categorical`` (``log_prob``, ``entropy``,
-``kl_divergence``, autograd of the REINFORCE surrogate) for the estimators.
+``kl_divergence``, autograd of the REINFORCE surrogate) for the estimators;
+for the binary family ``torch.rand`` with ``log`` / ``log1p`` (logistic
+noise), ``torch.bernoulli(torch.sigmoid(logits))``,
+``torch.distributions.RelaxedBernoulli(tau, logits=...).rsample()`` (soft,
+thresholded for hard, stretched and clamped for the hard-concrete gate) and
+autograd through it, and ``torch.sigmoid`` for the L0 norm.
 
 Usage::
 
@@ -34,7 +41,8 @@ import numpy as np
 
 from gumbel_np import _bench
 
-DEFAULT_SHAPES = ((65536, 1024), (16384, 32000), (4000000, 16))
+DEFAULT_SHAPES = _bench.GPU_SIZES
+FAMILIES = ("softmax", "gumbel", "estimators", "binary")
 
 
 def _import_gpu():
@@ -85,22 +93,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(header)
     print("-" * len(header))
-    for shape in _parse_shapes(args.shapes):
-        for family in ("softmax", "gumbel", "estimators"):
-            for case in _bench.FAMILIES[family](shape, cupy, found):
-                if wanted is not None and case.op not in wanted:
-                    continue
-                case.impls = {k: v for k, v in case.impls.items() if k != _bench.OUT}
-                rows = {r.impl: r for r in _bench.measure(case, "cuda", cupy, repeat=args.repeat)}
-                ours = rows["gumbel_np"]
-                line = (
-                    f"{case.op:<26} {f'{shape[0]}x{shape[1]}':>14} {ours.ms:9.3f} {ours.gbps:8.0f}"
-                    f" {1 / ours.vs_copy:7.2f}"
-                )
-                peer = next((r for impl, r in rows.items() if impl.startswith("torch")), None)
-                if peer is not None:
-                    line += f" {peer.ms:9.3f} {peer.vs_ours:10.2f}"
-                print(line, flush=True)
+    # Shape by shape; the binary family at its own shapes (after the others)
+    # unless shapes are given.
+    for family, shape in _bench.plan(list(FAMILIES), _parse_shapes(args.shapes)):
+        for case in _bench.FAMILIES[family](shape, cupy, found):
+            if wanted is not None and case.op not in wanted:
+                continue
+            case.impls = {k: v for k, v in case.impls.items() if k != _bench.OUT}
+            rows = {r.impl: r for r in _bench.measure(case, "cuda", cupy, repeat=args.repeat)}
+            ours = rows["gumbel_np"]
+            line = (
+                f"{case.op:<26} {f'{shape[0]}x{shape[1]}':>14} {ours.ms:9.3f} {ours.gbps:8.0f}"
+                f" {1 / ours.vs_copy:7.2f}"
+            )
+            peer = next((r for impl, r in rows.items() if impl.startswith("torch")), None)
+            if peer is not None:
+                line += f" {peer.ms:9.3f} {peer.vs_ours:10.2f}"
+            print(line, flush=True)
         cupy.get_default_memory_pool().free_all_blocks()
         if torch is not None:
             torch.cuda.empty_cache()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -22,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import _cases
+from ._ops import DEFAULT_LIMITS
 
 TAU = _cases.OPTIONS["tau"]
 FULL_SIZES = [(4096, 1024), (65536, 128), (256, 50257), (1_000_000, 10)]
@@ -32,6 +34,20 @@ LATENCY_SIZES = [(1, 10), (100, 10)]
 """Sizes of the ``latency`` family, whatever sizes the run is given."""
 LATENCY_CALLS = 2000
 """Calls per timed sample in the ``latency`` family (figures are per call)."""
+BINARY_SIZES = [(4096, 4096), (16_777_216, 1)]
+"""Sizes of the ``binary`` family in a run at ``FULL_SIZES``: 16 M float32
+elements as a square and as one column (one element per row, so one stream
+per element)."""
+BINARY_QUICK_SIZES = [(1024, 1024), (1_048_576, 1)]
+"""Sizes of the ``binary`` family in a run at ``QUICK_SIZES`` (the default
+of ``python -m gumbel_np bench``): the same two shapes, 16 times smaller
+(1 M elements).  They add about a minute to that run on 2 cores (64 s
+measured with an empty kernel cache, half of it compiling the binary
+kernels; 35 s with the kernels cached), where the 16 M shapes would add
+more than three (200 to 280 s cached).  On the GPU, the run at
+``GPU_QUICK_SIZES`` takes ``BINARY_SIZES``."""
+BINARY_GPU_SIZES = [(8192, 8192), (67_108_864, 1)]
+"""Sizes of the ``binary`` family in a run at ``GPU_SIZES`` (64 M elements)."""
 COPY = "memory copy"
 OUT = "gumbel_np (out=)"
 """The implementation name of gumbel_np writing into a preallocated ``out=``
@@ -439,12 +455,190 @@ def latency_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = Non
     return cases
 
 
+def binary_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = None) -> list[Case]:
+    """The binary family: logistic noise, Bernoulli draws, the binary
+    Concrete sample (soft and hard), the hard-concrete gate and its L0
+    norm with their backward passes (PyTorch's through autograd of
+    ``RelaxedBernoulli.rsample``), and in the same run Gumbel noise of the
+    same size, the kernel the samplers are measured against
+    (``bench/binary_targets.py``)."""
+    found = peers() if found is None else found
+    cases = []
+    for op, name, extra in (
+        ("gumbel noise", "gumbel", {}),
+        ("logistic", "logistic", {}),
+        ("bernoulli", "bernoulli", {}),
+        ("gumbel_sigmoid", "gumbel_sigmoid", {}),
+        ("gumbel_sigmoid hard", "gumbel_sigmoid", {"hard": True}),
+        ("hard_concrete", "hard_concrete", {}),
+        ("hard_concrete_l0", "hard_concrete_l0", {}),
+        ("gumbel_sigmoid_backward", "gumbel_sigmoid_backward", {}),
+        ("hard_concrete_backward", "hard_concrete_backward", {}),
+        ("hard_concrete_l0_backward", "hard_concrete_l0_backward", {}),
+    ):
+        cases.append(_ours("binary", op, name, shape, xp, **extra)[0])
+    by_op = {c.op: c.impls for c in cases}
+    calls = {c.op: c.impls["gumbel_np"] for c in cases}
+    (x,) = calls["gumbel_sigmoid"].arrays
+    g_gs, y_gs = calls["gumbel_sigmoid_backward"].arrays
+    g_hc, y_hc = calls["hard_concrete_backward"].arrays
+    g_l0, x_l0 = calls["hard_concrete_l0_backward"].arrays
+    lo, hi = DEFAULT_LIMITS  # the example calls keep the default limits
+    shift = TAU * math.log(-lo / hi)  # hard_concrete_l0: sigmoid(x - tau log(-lo / hi))
+    torch = found.get("torch")
+    if torch is not None:
+        from torch.distributions import RelaxedBernoulli
+
+        tx = torch_of(torch, x)
+
+        def relaxed(logits: Any) -> Any:
+            return RelaxedBernoulli(TAU, logits=logits, validate_args=False).rsample()
+
+        def torch_logistic():
+            u = torch.rand(shape, device=tx.device)
+            v = torch.log1p(-u)
+            return u.log_().sub_(v)
+
+        by_op["logistic"]["torch"] = torch_logistic
+        by_op["bernoulli"]["torch"] = lambda: torch.bernoulli(torch.sigmoid(tx))
+        by_op["gumbel_sigmoid"]["torch"] = lambda: relaxed(tx)
+        by_op["gumbel_sigmoid hard"]["torch"] = lambda: (relaxed(tx) > 0.5).to(tx.dtype)
+        by_op["hard_concrete"]["torch"] = lambda: relaxed(tx).mul_(hi - lo).add_(lo).clamp_(0, 1)
+        by_op["hard_concrete_l0"]["torch"] = lambda: torch.sigmoid(tx - shift)
+        # The backward passes: autograd on a retained graph (only the backward runs).
+        a_gs, a_hc, a_l0 = (torch_of(torch, v).clone().requires_grad_(True) for v in (x, x, x_l0))
+        t_gs = relaxed(a_gs)
+        t_hc = (relaxed(a_hc) * (hi - lo) + lo).clamp(0, 1)
+        t_l0 = torch.sigmoid(a_l0 - shift)
+        tg_gs, tg_hc, tg_l0 = (torch_of(torch, v) for v in (g_gs, g_hc, g_l0))
+        by_op["gumbel_sigmoid_backward"]["torch (autograd)"] = lambda: torch.autograd.grad(
+            t_gs, a_gs, tg_gs, retain_graph=True
+        )
+        by_op["hard_concrete_backward"]["torch (autograd)"] = lambda: torch.autograd.grad(
+            t_hc, a_hc, tg_hc, retain_graph=True
+        )
+        by_op["hard_concrete_l0_backward"]["torch (autograd)"] = lambda: torch.autograd.grad(
+            t_l0, a_l0, tg_l0, retain_graph=True
+        )
+    if xp is not np:
+        return cases
+    # NumPy: each formula in place in preallocated float32 buffers (the
+    # fastest plain NumPy, as _numpy_noise), but Bernoulli as it is usually
+    # written, uniforms below expit(logits).
+    npr = np.random.default_rng(1)
+    u, t = np.empty(shape, np.float32), np.empty(shape, np.float32)
+    m1, m2 = np.empty(shape, bool), np.empty(shape, bool)
+
+    def numpy_logistic():
+        npr.random(dtype=np.float32, out=u)
+        with np.errstate(divide="ignore"):  # NumPy's u = 0 (one in 2**24) gives -inf
+            np.negative(u, out=t)
+            np.log1p(t, out=t)
+            np.log(u, out=u)
+        return np.subtract(u, t, out=u)
+
+    def sigmoid_in_place(z: Any) -> Any:
+        np.negative(z, out=z)
+        with np.errstate(over="ignore"):  # exp overflows to inf: sigmoid 0
+            np.exp(z, out=z)
+        z += 1
+        return np.reciprocal(z, out=z)
+
+    def numpy_gumbel_sigmoid():
+        z = numpy_logistic()
+        z += x
+        z /= TAU
+        return sigmoid_in_place(z)
+
+    def numpy_gumbel_sigmoid_hard():
+        z = numpy_gumbel_sigmoid()
+        return np.greater(z, 0.5, out=z)
+
+    def numpy_hard_concrete():
+        z = numpy_gumbel_sigmoid()
+        z *= hi - lo
+        z += lo
+        return np.clip(z, 0, 1, out=z)
+
+    def numpy_l0():
+        np.subtract(x, shift, out=t)
+        return sigmoid_in_place(t)
+
+    def numpy_gs_backward():
+        b = np.subtract(1, y_gs, out=t)
+        b *= y_gs
+        b *= g_gs
+        b /= TAU
+        return b
+
+    def numpy_hc_backward():
+        v = np.multiply(y_hc, hi - lo, out=t)
+        v += lo
+        inside = np.greater(v, 0, out=m1)
+        inside &= np.less(v, 1, out=m2)
+        b = np.subtract(1, y_hc, out=t)
+        b *= y_hc
+        b *= g_hc
+        b *= (hi - lo) / TAU
+        b *= inside
+        return b
+
+    def numpy_l0_backward():
+        p = sigmoid_in_place(np.subtract(x_l0, shift, out=t))
+        b = np.subtract(1, p, out=u)
+        b *= p
+        b *= g_l0
+        return b
+
+    by_op["logistic"]["numpy (in place)"] = numpy_logistic
+    sp = found.get("scipy")
+    if sp is not None:
+        by_op["bernoulli"]["numpy (expit)"] = lambda: npr.random(shape, dtype=np.float32) < sp.expit(x)
+    by_op["gumbel_sigmoid"]["numpy (in place)"] = numpy_gumbel_sigmoid
+    by_op["gumbel_sigmoid hard"]["numpy (in place)"] = numpy_gumbel_sigmoid_hard
+    by_op["hard_concrete"]["numpy (in place)"] = numpy_hard_concrete
+    by_op["hard_concrete_l0"]["numpy (in place)"] = numpy_l0
+    by_op["gumbel_sigmoid_backward"]["numpy (in place)"] = numpy_gs_backward
+    by_op["hard_concrete_backward"]["numpy (in place)"] = numpy_hc_backward
+    by_op["hard_concrete_l0_backward"]["numpy (in place)"] = numpy_l0_backward
+    jax = found.get("jax")
+    if jax is not None:
+        jnp = jax.numpy
+        jx = jnp.asarray(x)
+        key = jax.random.PRNGKey(0)
+        jlog = jax.jit(lambda k: jax.random.logistic(k, shape, jnp.float32))
+        jber = jax.jit(lambda k, a: jax.random.bernoulli(k, jax.nn.sigmoid(a)))
+        jgs = jax.jit(lambda k, a: jax.nn.sigmoid((a + jax.random.logistic(k, a.shape, a.dtype)) / TAU))
+        by_op["logistic"]["jax (jit)"] = lambda: jlog(key).block_until_ready()
+        by_op["bernoulli"]["jax (jit)"] = lambda: jber(key, jx).block_until_ready()
+        by_op["gumbel_sigmoid"]["jax (jit)"] = lambda: jgs(key, jx).block_until_ready()
+    return cases
+
+
 FAMILIES: dict[str, Callable[..., list[Case]]] = {
     "softmax": softmax_cases,
     "gumbel": gumbel_cases,
     "estimators": estimator_cases,
     "latency": latency_cases,
+    "binary": binary_cases,
 }
+
+
+def family_sizes(family: str, sizes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The sizes ``family`` runs at in a run at ``sizes``: its own for the
+    families that have them (``latency`` always; ``binary`` in the standard
+    runs, while sizes given by hand are taken as they are)."""
+    if family == "latency":
+        return LATENCY_SIZES
+    if family == "binary":
+        own = {
+            tuple(FULL_SIZES): BINARY_SIZES,
+            tuple(QUICK_SIZES): BINARY_QUICK_SIZES,
+            tuple(GPU_SIZES): BINARY_GPU_SIZES,
+            tuple(GPU_QUICK_SIZES): BINARY_SIZES,
+        }
+        return own.get(tuple(sizes), sizes)
+    return sizes
 
 
 def measure(case: Case, backend: str = "cpu", xp: Any = np, repeat: int = 20) -> list[Row]:
@@ -472,10 +666,13 @@ def measure(case: Case, backend: str = "cpu", xp: Any = np, repeat: int = 20) ->
 
 
 def plan(families: list[str], sizes: list[tuple[int, int]]) -> list[tuple[str, tuple[int, int]]]:
-    """(family, size) pairs to run; the latency family runs at its own sizes."""
-    pairs = [(fam, shape) for shape in sizes for fam in families if fam != "latency"]
-    if "latency" in families:
-        pairs += [("latency", shape) for shape in LATENCY_SIZES]
+    """(family, size) pairs to run; the latency and binary families run at
+    their own sizes (:func:`family_sizes`), after the others."""
+    own = ("latency", "binary")
+    pairs = [(fam, shape) for shape in sizes for fam in families if fam not in own]
+    for fam in own:
+        if fam in families:
+            pairs += [(fam, shape) for shape in family_sizes(fam, sizes)]
     return pairs
 
 

@@ -140,12 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("bench", help="benchmark every usable backend against the installed peers and the memory-copy floor")
     size = b.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="small sizes, about three minutes on 2 cores (default)")
+    size.add_argument("--quick", action="store_true", help="small sizes, about four minutes on 2 cores (default)")
     size.add_argument("--full", action="store_true", help="the sizes of the benchmark issues")
     from gumbel_np import _bench  # NumPy and the registry only: no kernels, no peers
 
     b.add_argument("--family", choices=["all", *_bench.FAMILIES], default="all",
-                   help="which operations (default all; latency: per-call time on 1x10 and 100x10)")
+                   help="which operations (default all; latency: per-call time on 1x10 and 100x10; "
+                        "binary: 1024x1024 and 1048576x1, with --full 4096x4096 and 16777216x1)")
     b.add_argument("--size", type=_size, action="append", metavar="ROWSxK", help="benchmark this size instead (repeatable)")
     b.add_argument("--threads", type=int, default=2, help="threads for every CPU library (default 2)")
     b.add_argument("--json", metavar="FILE", help="write the results as JSON")

@@ -9,10 +9,11 @@
 // the category axis does for the Gumbel family: element j of the row with id
 // rid at draw d takes the uniform of counter (j / W, d + LOGISTIC_DOMAIN, rid),
 // the logistic stream domain (philox.cuh), so under one key the logistic and
-// the Gumbel noise are independent.  Logistic noise is log(u) - log(1 - u):
-// 1 - u is exact for these uniforms, so log(1 - u) is log1p(-u), with the
-// accurate logf/log (never the fast intrinsics: the tails come from u near 0
-// and 1).
+// the Gumbel noise are independent.  Logistic noise is log(u) - log1p(-u),
+// evaluated as log(u / (1 - u)) as in binary.py: 1 - u is exact for these
+// uniforms, so the quotient is rounded once; the accurate logf/log (never the
+// fast intrinsics: the tails come from u near 0 and 1).  The scaled logit is
+// (x + L) * (1 / tau), the reciprocal of each element's temperature.
 //
 // The kernels are templates on the storage type S computing in T =
 // Storage<S>::T; __half data computes in float and draws the float32 stream.
@@ -39,14 +40,16 @@ enum : u32 { LOGISTIC_DOMAIN = 1u << 28 };
 template <typename T>
 __device__ __forceinline__ T logistic_of(const Philox4& p, int w) {
     const T u = Noise<T>::uniform(p, w);
-    return log_t(u) - log_t(T(1) - u);
+    return log_t(u / (T(1) - u));
 }
 
-// 1 / (1 + exp(-s)) without overflow, from e = exp(-|s|); NaN for NaN.
+// 1 / (1 + exp(-s)) without overflow, from e = exp(-|s|) and q = 1 / (1 +
+// e): q for s >= 0, e q below; NaN for NaN.
 template <typename T>
 __device__ __forceinline__ T sigmoid_t(T s) {
     const T e = exp_t(-(s < T(0) ? -s : s));
-    return s >= T(0) ? T(1) / (T(1) + e) : e / (T(1) + e);
+    const T q = T(1) / (T(1) + e);
+    return s >= T(0) ? q : e * q;
 }
 
 __device__ __forceinline__ i64 binary_row_id(const i64* __restrict__ row_ids, i64 r) {
@@ -134,7 +137,7 @@ __global__ void GNP_BOUNDS bernoulli_fwd(const S* __restrict__ logits, bool* __r
     }
 }
 
-// The binary Concrete sample: y = sigmoid((logits + L) / tau), L drawn (draw
+// The binary Concrete sample: y = sigmoid((logits + L) * (1 / tau)), L drawn (draw
 // 0, noise_mode NOISE_DRAW), read from noise (NOISE_ARRAY) or 0 (NOISE_NONE);
 // tau = taus[i * taus_stride] (taus_stride 0: one temperature).  gate
 // GATE_SOFT: out = y; GATE_HARD: out = (y > 1/2) (NaN for NaN); GATE_CLIP:
@@ -169,7 +172,7 @@ __global__ void GNP_BOUNDS binary_concrete_fwd(
             const T z = noise_mode == NOISE_DRAW    ? x + logistic_of<T>(p, w)
                         : noise_mode == NOISE_ARRAY ? x + St::load(noise[e])
                                                     : x;
-            const T y = sigmoid_t(z / taus[e * taus_stride]);
+            const T y = sigmoid_t(z * (T(1) / taus[e * taus_stride]));
             if (gate == GATE_SOFT) {
                 out[e] = St::store(y);
                 continue;

@@ -6,9 +6,11 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from gumbel_np import _bench, _cli
+from helpers import oracle
 
 
 def test_info_json(capsys):
@@ -41,6 +43,8 @@ def test_registry_covers_every_public_function():
         names |= {c.op.split()[0] for c in fam((8, 4))}
     assert {"softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward",
             "logsumexp_backward", "gumbel", "gumbel_softmax", "gumbel_softmax_backward", "categorical"} <= names
+    assert {"logistic", "bernoulli", "gumbel_sigmoid", "gumbel_sigmoid_backward", "hard_concrete",
+            "hard_concrete_backward", "hard_concrete_l0", "hard_concrete_l0_backward"} <= names
 
 
 def test_bad_option_is_a_clear_error():
@@ -111,3 +115,65 @@ def test_latency_family_times_single_calls(monkeypatch):
     rows = _bench.measure(case)
     assert calls and len(calls) % 3 == 0
     assert all(r.ms > 0 for r in rows)
+
+
+BINARY_OPS = {
+    "gumbel noise", "logistic", "bernoulli", "gumbel_sigmoid", "gumbel_sigmoid hard", "hard_concrete",
+    "hard_concrete_l0", "gumbel_sigmoid_backward", "hard_concrete_backward", "hard_concrete_l0_backward",
+}
+
+
+def _host(a):
+    a = a[0] if isinstance(a, tuple) else a
+    return np.asarray(a.detach() if hasattr(a, "detach") else a, dtype=np.float64)
+
+
+def _check_binary_cases(found):
+    """Every implementation of every binary case runs on the case's inputs
+    and returns the result's shape; those without noise of their own (the
+    L0 norm and its backward, NumPy's backward passes from the same soft
+    sample) agree with gumbel_np, and the samplers' values lie in their
+    range.  Returns the libraries seen."""
+    cases = {c.op: c for c in _bench.binary_cases((64, 16), np, found)}
+    assert set(cases) == BINARY_OPS
+    peers = set()
+    for op, case in cases.items():
+        ours = _host(case.impls["gumbel_np"]())
+        assert case.family == "binary" and case.nbytes >= ours.size
+        for name, fn in case.impls.items():
+            got = _host(fn())
+            assert got.shape == ours.shape == (64, 16), (op, name)
+            peers.add(name.split()[0])
+            if name == "torch (autograd)" and not op.startswith("hard_concrete_l0"):
+                assert np.isfinite(got).all(), (op, name)  # through a sample of its own noise
+            elif op.startswith("hard_concrete_l0") or op.endswith("_backward"):
+                # atol: the peers' 1 - y or 1 - p rounds to float32 (gradients of about 1)
+                np.testing.assert_allclose(got, ours, rtol=2e-5, atol=1e-6, err_msg=f"{op}: {name}")
+            elif op in ("bernoulli", "gumbel_sigmoid hard"):
+                assert set(np.unique(got)) == {0.0, 1.0}, (op, name)
+            elif op in ("gumbel_sigmoid", "hard_concrete"):
+                assert ((got >= 0) & (got <= 1)).all() and got.std() > 0.1, (op, name)
+            else:  # the noise
+                assert np.isfinite(got).all() and got.std() > 0.5, (op, name)
+    return peers
+
+
+def test_binary_family_cases_run_and_agree():
+    import scipy.special
+
+    assert _check_binary_cases({"numpy": np, "scipy": scipy.special}) == {"gumbel_np", "numpy"}
+
+
+@pytest.mark.oracle
+def test_binary_family_torch_peers_run_and_agree():
+    torch = oracle("torch", "pip install torch==2.13.0")
+    assert "torch" in _check_binary_cases({"numpy": np, "torch": torch})
+
+
+def test_binary_family_runs_at_its_own_sizes():
+    assert _bench.plan(["binary", "softmax"], _bench.FULL_SIZES)[-2:] == [("binary", s) for s in _bench.BINARY_SIZES]
+    assert [s for f, s in _bench.plan(["binary"], _bench.QUICK_SIZES)] == _bench.BINARY_QUICK_SIZES
+    assert [s for f, s in _bench.plan(["binary"], _bench.GPU_SIZES)] == _bench.BINARY_GPU_SIZES
+    assert _bench.plan(["binary"], [(64, 16)]) == [("binary", (64, 16))]  # sizes given by hand
+    assert all(r * k == 1 << 24 for r, k in _bench.BINARY_SIZES)
+    assert all(r * k == 1 << 20 for r, k in _bench.BINARY_QUICK_SIZES)
