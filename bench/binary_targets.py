@@ -28,7 +28,15 @@ float32, 2 threads, at the sizes of the ``binary`` family in a full run,
 
     python bench/binary_targets.py [--readme]
 
-``--readme`` also writes the table into the README (between ``<!--
+A second table gives each forward's floor, measured in the same run: the
+Philox4x32-10 words its noise needs (:func:`philox_words`, the words alone,
+nothing computed from them; the noise is a pure function of element ``j``
+of the row's counter block ``j // 4``, so a row of one element costs a whole
+block) or, without noise, a memory copy of its bytes; and each peer's time
+over that floor, the largest ratio any implementation of the randomness
+contract could show against that peer here.
+
+``--readme`` also writes the tables into the README (between ``<!--
 binary-targets:start -->`` and ``<!-- binary-targets:end -->``).
 """
 
@@ -38,10 +46,13 @@ import argparse
 import pathlib
 import re
 
+import numba
 import numpy as np
 from estimator_targets import PAIRS, ratio
 
 from gumbel_np import _bench
+from gumbel_np.kernels._jit import JIT_OPTIONS
+from gumbel_np.kernels.gumbel import SHORT_ROW, philox_columns_f32, philox_words_f32
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 START, END = "<!-- binary-targets:start -->", "<!-- binary-targets:end -->"
@@ -79,6 +90,63 @@ def pairs_of(shape, found):
     return pairs
 
 
+@numba.njit(parallel=True, **JIT_OPTIONS)
+def _words(folded, k, rows, chunk):
+    for c in numba.prange(folded.size):
+        r0 = c * chunk
+        r1 = min(r0 + chunk, rows)
+        w = np.empty((r1 - r0) * (k + 3) + 3, np.uint32)
+        if k < SHORT_ROW:  # across rows, as the kernels draw short rows
+            philox_columns_f32(w, k, r0, r1, np.uint64(1), np.uint64(2), np.uint64(0), np.empty(0, np.int64))
+        else:
+            for r in range(r0, r1):
+                philox_words_f32(w, (r - r0) * k, k, np.uint64(1), np.uint64(2), np.uint64(0), r)
+        x = np.uint32(0)
+        for i in range((r1 - r0) * k):
+            x ^= w[i]
+        folded[c] = x  # kept, so the words are computed
+
+
+def philox_words(shape):
+    """A call that computes the float32 Philox words of a ``shape`` batch (one
+    4-word block per 4 elements of a row, at least one per row) and nothing
+    else, in parallel chunks of rows, in the order the kernels draw them
+    (row by row, or across rows for rows shorter than ``SHORT_ROW``)."""
+    rows, k = shape
+    chunk = max(1, 2048 // k)
+    folded = np.empty(-(-rows // chunk), np.uint32)
+    return lambda: _words(folded, k, rows, chunk)
+
+
+def floor_rows(shape, found):
+    """The floor table's rows at ``shape`` (medians of interleaved rounds)."""
+    cases = {c.op: c for c in _bench.binary_cases(shape, found=found)}
+    fns = {"philox": philox_words(shape)}
+    for op in FORWARDS:
+        fns[f"{op} copy"] = _bench._copy_fn(np, cases[op].nbytes)
+        fns[f"{op} ours"] = cases[op].impls[_bench.OUT]
+        for lib in PEER_TARGETS:
+            peer = _peer(cases[op].impls, lib)
+            if peer is not None:
+                fns[f"{op} {lib}"] = peer
+    t = _bench.interleaved_medians(fns)
+    lines = []
+    size = f"{shape[0]}x{shape[1]}"
+    for op in FORWARDS:
+        noisy = op != "hard_concrete_l0"
+        floor = max(t["philox"], t[f"{op} copy"]) if noisy else t[f"{op} copy"]
+        what = "Philox words" if noisy and t["philox"] >= t[f"{op} copy"] else "memory copy"
+        for lib, target in PEER_TARGETS.items():
+            if f"{op} {lib}" not in t:
+                continue
+            lines.append(
+                f"| {size} | {op} | {t[f'{op} ours'] * 1e3:.1f} | {floor * 1e3:.1f} ({what}) | "
+                f"{lib} {t[f'{op} {lib}'] * 1e3:.1f} | {t[f'{op} {lib}'] / floor:.1f} | {target} |"
+            )
+            print(lines[-1], flush=True)
+    return lines
+
+
 def met(value: float, target: str) -> str:
     bound = float(target.split()[1])
     return "PASS" if (value <= bound if target.startswith("<=") else value >= bound) else "FAIL"
@@ -112,8 +180,22 @@ def main(argv=None):
     ]
     print("\n".join(head), flush=True)
     lines = list(head)
-    for shape in _bench.BINARY_QUICK_SIZES if args.quick else _bench.BINARY_SIZES:
+    sizes = _bench.BINARY_QUICK_SIZES if args.quick else _bench.BINARY_SIZES
+    for shape in sizes:
         lines += rows_of(shape, found)
+    head = [
+        "",
+        "Floors, same run (medians, ms): the Philox words of the noise alone, or a memory copy of the "
+        "call's bytes, whichever is larger (no noise: the copy); a peer's time over the floor is the "
+        "largest ratio possible against it.",
+        "",
+        "| size | forward | gumbel_np (out=) | floor | peer | peer / floor | target |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    print("\n".join(head), flush=True)
+    lines += head
+    for shape in sizes:
+        lines += floor_rows(shape, found)
     if args.readme:
         block = START + "\n" + "\n".join(lines) + "\n" + END
         readme = README.read_text()
