@@ -113,6 +113,7 @@ def gumbel_softmax(
     noise: ArrayLike | None = None,
     row_ids: ArrayLike | None = None,
     return_soft: bool = False,
+    noise_dtype: DTypeLike | None = None,
     out: Array | None = None,
 ) -> Array | tuple[Array, Array]:
     """Gumbel-Softmax (Concrete) sample, or its straight-through one-hot form.
@@ -144,6 +145,14 @@ def gumbel_softmax(
     return_soft : bool, optional
         Also return the soft sample (the input of
         :func:`gumbel_softmax_backward`).
+    noise_dtype : None or float64, optional
+        The dtype of the drawn noise; None (default): the logits' (float32
+        for float32 and float16 logits).  ``float64`` draws the float64
+        stream for float32 and float16 logits (53-bit uniforms, noise up to
+        36.74 instead of 16.64, so events of probability down to about
+        1e-16 rather than 6e-8 are sampled at their rate; see "Randomness
+        contract" in the README): the call then computes in float64, at
+        about twice the time, and returns the logits' dtype.
 
     out : ndarray, optional
         Where to write ``y``: an array of the logits' shape and float dtype
@@ -209,7 +218,7 @@ def gumbel_softmax(
     """
     return run(
         OPS["gumbel_softmax"], (logits,), axis, out, tau=tau, hard=hard, rng=rng, noise=noise,
-        row_ids=row_ids, return_soft=return_soft,
+        row_ids=row_ids, return_soft=return_soft, noise_dtype=noise_dtype,
     )
 
 
@@ -296,6 +305,7 @@ def categorical(
     num_samples: int | None = None,
     rng: RNGLike = None,
     row_ids: ArrayLike | None = None,
+    noise_dtype: DTypeLike | None = None,
     out: Array | None = None,
 ) -> Array:
     """Exact categorical samples by the Gumbel-Max trick, one fused pass per draw.
@@ -315,6 +325,14 @@ def categorical(
         Source of the noise key, as in :func:`gumbel`.
     row_ids : array_like of int, optional
         Stream id of each row (batch shape); see :func:`gumbel`.
+    noise_dtype : None or float64, optional
+        The dtype of the drawn noise; None (default): the logits' (float32
+        for float32 and float16 logits).  ``float64`` draws the float64
+        stream for float32 and float16 logits (53-bit uniforms, noise up to
+        36.74 instead of 16.64, so events of probability down to about
+        1e-16 rather than 6e-8 are sampled at their rate; see "Randomness
+        contract" in the README): the call then computes in float64, at
+        about twice the time, and returns the logits' dtype.
 
     out : ndarray of int64, optional
         Where to write the samples: an array of the result's shape (and array
@@ -342,8 +360,8 @@ def categorical(
     -----
     ``argmax_j (logits_j - max logits + G_j)`` with ``G`` the noise of
     ``gumbel(logits.shape, rng=rng, dtype=logits.dtype, axis=axis,
-    row_ids=row_ids)`` (draw ``d`` uses draw index ``d``), ties to the lowest
-    index.  Shifting by the row maximum first keeps huge logits from drowning
+    row_ids=row_ids)`` (draw ``d`` uses draw index ``d``; ``dtype=noise_dtype``
+    when that is given), ties to the lowest index.  Shifting by the row maximum first keeps huge logits from drowning
     the noise: two logits of 1e8 are drawn 50/50.
 
     Examples
@@ -357,4 +375,7 @@ def categorical(
     >>> draws.shape, round(float(draws.mean()), 2)
     ((100000,), 0.8)
     """
-    return run(OPS["categorical"], (logits,), axis, out, num_samples=num_samples, rng=rng, row_ids=row_ids)
+    return run(
+        OPS["categorical"], (logits,), axis, out, num_samples=num_samples, rng=rng, row_ids=row_ids,
+        noise_dtype=noise_dtype,
+    )

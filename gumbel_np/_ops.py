@@ -32,6 +32,7 @@ from ._validation import (
     as_array,
     check_flag,
     check_limits,
+    check_noise_dtype,
     check_num_samples,
     check_row_ids,
     check_shape,
@@ -411,11 +412,11 @@ OPS: dict[str, Op] = {
             forward="log_softmax"),
         _op("gumbel", "gumbel_fwd", "", "dtype rng row_ids like", "noise", "gumbel"),
         _op("gumbel_softmax", "gumbel_softmax_fwd", "logits:data",
-            "tau hard rng noise row_ids return_soft", "rows", "gumbel",
+            "tau hard rng noise row_ids return_soft noise_dtype", "rows", "gumbel",
             backward="gumbel_softmax_backward", needs_categories=True),
         _op("gumbel_softmax_backward", "gumbel_softmax_bwd", "g:grad y:data:y_soft", "tau tau_grad", "rows",
             "gumbel", forward="gumbel_softmax"),
-        _op("categorical", "categorical_fwd", "logits:data", "num_samples rng row_ids", "samples",
+        _op("categorical", "categorical_fwd", "logits:data", "num_samples rng row_ids noise_dtype", "samples",
             "gumbel", needs_categories=True, finish=_bad_rows),
         _op("categorical_log_prob", "categorical_log_prob_fwd", "logits:data index:index", "", "per_index",
             "softmax", backward="categorical_log_prob_backward", finish=_bad_index),
@@ -775,6 +776,12 @@ def _call(op: Op, xp: Any, backend: Any, arrays: tuple[Any, ...], axis: Any, out
     else:
         a, result, inputs, lay = _inputs(op, xp, arrays, axis, half, values, opts.get("keepdims", False))
         compute, data_shape = a.dtype, a.shape
+        if opts.get("noise_dtype") is not None and check_noise_dtype(opts["noise_dtype"], a.dtype, func) != compute:
+            # The float64 stream for float32 (float16) logits: the call
+            # computes in float64 and returns the logits' dtype.
+            a = a.astype(_F64)
+            compute = a.dtype
+            values[next(p for p, r, _ in op.arrays if r == "data")] = to_rows(xp, a, lay)
 
     # Options, in the order their errors are reported.
     nsamples = None

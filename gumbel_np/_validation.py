@@ -255,6 +255,20 @@ def check_num_samples(num_samples: Any, func: str) -> int | None:
     return s
 
 
+def check_noise_dtype(noise_dtype: Any, data: np.dtype, func: str) -> np.dtype:
+    """The ``noise_dtype`` option (not None): float64, or the dtype the
+    logits draw anyway (float32 for float32 and float16 logits)."""
+    own = np.dtype(np.float64) if np.dtype(data) == np.float64 else np.dtype(np.float32)
+    try:
+        want = np.dtype(noise_dtype)
+    except TypeError:
+        want = None
+    if want is None or want not in (own, np.dtype(np.float64)):
+        also = "" if own == np.float64 else f" (or {own}, the default for {np.dtype(data)} logits)"
+        raise TypeError(f"{func}: noise_dtype must be None or float64{also}, not {noise_dtype!r}")
+    return want
+
+
 def check_limits(limits: Any, func: str) -> tuple[float, float]:
     """The hard concrete's stretch interval ``(lo, hi)``: two finite real
     numbers with ``lo < 0`` and ``hi > 1`` (so that the gate has exact zeros
