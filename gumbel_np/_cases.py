@@ -15,6 +15,7 @@ calls against their peers.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,9 +55,10 @@ class Call:
     axis: int = -1
 
     def __call__(self, **extra: Any) -> Any:
-        import gumbel_np
-
-        return _public(self.op, *self.arrays, axis=self.axis, **self.options, **extra)
+        fn, takes_axis = _function(self.op)
+        if takes_axis:
+            return fn(*self.arrays, axis=self.axis, **self.options, **extra)
+        return fn(*self.arrays, **self.options, **extra)
 
     def nbytes(self, result: Any) -> int:
         """Bytes the call must move: its arrays read and ``result`` written."""
@@ -64,15 +66,22 @@ class Call:
         return sum(int(a.nbytes) for a in self.arrays if hasattr(a, "nbytes")) + int(result.nbytes)
 
 
-def _public(name: str, *arrays: Any, axis: int, **options: Any) -> Any:
-    """``gumbel_np.<name>(*arrays, axis=axis, **options)``, without ``axis``
-    for the element-wise functions that have none (no stream to index)."""
+@functools.lru_cache(maxsize=None)
+def _function(name: str) -> tuple[Any, bool]:
+    """The public function ``name`` and whether it takes ``axis`` (the
+    element-wise functions without noise have no stream to index).  Looked
+    up once: the benchmarks time calls made through :class:`Call`."""
     import gumbel_np
 
     fn = getattr(gumbel_np, name)
-    if "axis" not in inspect.signature(fn).parameters:
-        return fn(*arrays, **options)
-    return fn(*arrays, axis=axis, **options)
+    return fn, "axis" in inspect.signature(fn).parameters
+
+
+def _public(name: str, *arrays: Any, axis: int, **options: Any) -> Any:
+    """``gumbel_np.<name>(*arrays, axis=axis, **options)``, without ``axis``
+    where the function has none."""
+    fn, takes_axis = _function(name)
+    return fn(*arrays, axis=axis, **options) if takes_axis else fn(*arrays, **options)
 
 
 def label(op: str, extra: dict[str, Any]) -> str:
