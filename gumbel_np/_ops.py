@@ -267,8 +267,8 @@ class Op:
     with ``num_samples``) or ``"noise"`` (of a requested shape).
     ``elementwise``: a function of each element alone (the binary family),
     whose ``tau`` broadcasts to the data's shape rather than to the batch
-    shape; its last axis still indexes the stream as a category axis does.  ``constants``: kernel
-    parameters the operation fixes.  ``backward``: the public name of its
+    shape; its ``axis`` still indexes the stream as a category axis does.
+    ``constants``: kernel parameters the operation fixes.  ``backward``: the public name of its
     vector-Jacobian product (``None``: not differentiable); ``forward``: for a
     backward pass, the function it differentiates.  ``paths``: the family of
     row-length thresholds its kernels switch on (``"softmax"`` or
@@ -308,10 +308,10 @@ class Op:
 
 
 FLAGS = ("keepdims", "hard", "return_soft", "tau_grad")
+"""The boolean options (checked by :func:`~._validation.check_flag`)."""
 
 DEFAULT_LIMITS = (-0.1, 1.1)
 """The hard concrete's default stretch interval (Louizos et al. 2018)."""
-"""The boolean options (checked by :func:`~._validation.check_flag`)."""
 
 
 _PUBLIC_NAMES = {
@@ -594,12 +594,11 @@ def _small_call(op: Op, arrays: tuple[Any, ...], out: Any, opts: dict) -> Any:
         values[name] = value
     values[roles[data][0]] = a
     values["rows"], values["k"] = rows, k
+    values["nsamples"] = 1
     if op.result in ("rows", "bits"):
         shape, dtype = a.shape, (a.dtype if op.result == "rows" else _BOOL)
-        values["nsamples"] = 1
     else:
         shape, dtype = a.shape[:-1], (a.dtype if op.result == "batch" else _I64)
-        values["nsamples"] = 1
     if out is None:
         buf = np.empty(shape, dtype)
     elif (
