@@ -145,14 +145,7 @@ def gumbel_softmax(
     return_soft : bool, optional
         Also return the soft sample (the input of
         :func:`gumbel_softmax_backward`).
-    noise_dtype : None or float64, optional
-        The dtype of the drawn noise; None (default): the logits' (float32
-        for float32 and float16 logits).  ``float64`` draws the float64
-        stream for float32 and float16 logits (53-bit uniforms, noise up to
-        36.74 instead of 16.64, so events of probability down to about
-        1e-16 rather than 6e-8 are sampled at their rate; see "Randomness
-        contract" in the README): the call then computes in float64, at
-        about twice the time, and returns the logits' dtype.
+    {noise_dtype_doc}
 
     out : ndarray, optional
         Where to write ``y``: an array of the logits' shape and float dtype
@@ -325,14 +318,7 @@ def categorical(
         Source of the noise key, as in :func:`gumbel`.
     row_ids : array_like of int, optional
         Stream id of each row (batch shape); see :func:`gumbel`.
-    noise_dtype : None or float64, optional
-        The dtype of the drawn noise; None (default): the logits' (float32
-        for float32 and float16 logits).  ``float64`` draws the float64
-        stream for float32 and float16 logits (53-bit uniforms, noise up to
-        36.74 instead of 16.64, so events of probability down to about
-        1e-16 rather than 6e-8 are sampled at their rate; see "Randomness
-        contract" in the README): the call then computes in float64, at
-        about twice the time, and returns the logits' dtype.
+    {noise_dtype_doc}
 
     out : ndarray of int64, optional
         Where to write the samples: an array of the result's shape (and array

@@ -493,9 +493,23 @@ COMMON_RAISES = """TypeError, ValueError
 raises them for all alike)."""
 
 
+NOISE_DTYPE_DOC = """noise_dtype : None or float64, optional
+        The dtype of the drawn noise; None (default): the logits' (float32
+        for float32 and float16 logits).  ``float64`` draws the float64
+        stream for float32 and float16 logits (53-bit uniforms, noise up to
+        36.74 instead of 16.64, so events of probability down to about
+        1e-16 rather than 6e-8 are sampled at their rate; see "Randomness
+        contract" in the README): the call then computes in float64, at
+        about twice the time, and returns the logits' dtype."""
+"""The ``noise_dtype`` parameter of the samplers that take it."""
+
+
 def shared_docs(func: Any) -> Any:
     """Put :data:`COMMON_RAISES` where ``func``'s docstring says
-    ``{common_raises}``."""
+    ``{common_raises}``, and :data:`NOISE_DTYPE_DOC` at
+    ``{noise_dtype_doc}``."""
     if func.__doc__ is not None:
-        func.__doc__ = func.__doc__.replace("{common_raises}", COMMON_RAISES)
+        func.__doc__ = func.__doc__.replace("{common_raises}", COMMON_RAISES).replace(
+            "{noise_dtype_doc}", NOISE_DTYPE_DOC
+        )
     return func

@@ -604,7 +604,10 @@ def case_log_softmax_bwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
     check("log_softmax_bwd", got["out"], ref, scale, dtype, ULPS)
 
 
-def case_gumbel_fwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+def noise_case(emu: Emulator, dtype: np.dtype, k: int, name: str, public: Callable, reference: Callable) -> None:
+    """A noise kernel (``gumbel_fwd``, ``logistic_fwd``) against its public
+    function (draw 0, with and without row ids) and its float64 reference
+    (draw 7)."""
     nd = compute(dtype)  # float16 noise is the float32 stream, rounded
     for row_ids, draw in ((None, 0), (IDS, 0), (IDS, 7)):
         values = {
@@ -614,14 +617,17 @@ def case_gumbel_fwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
             "row_ids": row_ids,
             "draw": draw,
         }
-        got = emulate(emu, "gumbel_fwd", dtype, values)
+        got = emulate(emu, name, dtype, values)
         if draw == 0:
-            ref = gnp.gumbel((ROWS, k), rng=SEED, dtype=nd, row_ids=row_ids)
+            ref = public((ROWS, k), rng=SEED, dtype=nd, row_ids=row_ids)
         else:
-            ref = reference_noise(IDS, k, draw, nd)
+            ref = reference(IDS, k, draw, nd)
         scale = np.maximum(np.abs(ref.astype(np.float64)), 1.0)
-        what = f"gumbel_fwd row_ids={row_ids is not None} draw={draw}"
-        check(what, got["out"], ref, scale, dtype, NOISE_ULPS)
+        check(f"{name} row_ids={row_ids is not None} draw={draw}", got["out"], ref, scale, dtype, NOISE_ULPS)
+
+
+def case_gumbel_fwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    noise_case(emu, dtype, k, "gumbel_fwd", gnp.gumbel, reference_noise)
 
 
 def soft_scale(xc: np.ndarray, noise: Any, tau: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -990,22 +996,7 @@ def case_categorical_kl_bwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
 
 
 def case_logistic_fwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
-    nd = compute(dtype)  # float16 noise is the float32 stream, rounded
-    for row_ids, draw in ((None, 0), (IDS, 0), (IDS, 7)):
-        values = {
-            "out": np.full((ROWS, k), np.nan, dtype),
-            "k0": KEY[0],
-            "k1": KEY[1],
-            "row_ids": row_ids,
-            "draw": draw,
-        }
-        got = emulate(emu, "logistic_fwd", dtype, values)
-        if draw == 0:
-            ref = gnp.logistic((ROWS, k), rng=SEED, dtype=nd, row_ids=row_ids)
-        else:
-            ref = reference_logistic(IDS, k, draw, nd)
-        scale = np.maximum(np.abs(ref.astype(np.float64)), 1.0)
-        check(f"logistic_fwd row_ids={row_ids is not None} draw={draw}", got["out"], ref, scale, dtype, NOISE_ULPS)
+    noise_case(emu, dtype, k, "logistic_fwd", gnp.logistic, reference_logistic)
 
 
 def side_check(what: str, got: np.ndarray, ref: np.ndarray, z: np.ndarray, allowed: np.ndarray) -> None:
