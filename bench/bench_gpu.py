@@ -1,7 +1,7 @@
 """GPU benchmark: every public function on CuPy arrays against the hardware floor and PyTorch.
 
 The cases are the CLI benchmark's (``gumbel_np._bench``, families
-``softmax``, ``gumbel``, ``estimators`` and ``binary``) built on CuPy arrays:
+``softmax``, ``gumbel``, ``estimators``, ``binary`` and ``ranking``) built on CuPy arrays:
 one case table for the CPU and the GPU.  For each float32 shape (default:
 65536x1024, 16384x32000, 4000000x16; the binary family, element-wise, at its
 own 8192x8192 and 67108864x1, 64 M elements as a square and as one column,
@@ -24,7 +24,11 @@ for the binary family ``torch.rand`` with ``log`` / ``log1p`` (logistic
 noise), ``torch.bernoulli(torch.sigmoid(logits))``,
 ``torch.distributions.RelaxedBernoulli(tau, logits=...).rsample()`` (soft,
 thresholded for hard, stretched and clamped for the hard-concrete gate) and
-autograd through it, and ``torch.sigmoid`` for the L0 norm.
+autograd through it, and ``torch.sigmoid`` for the L0 norm; for the ranking
+family ``torch.multinomial(p, k, replacement=False)`` (the probabilities made
+beforehand) for the top-k sampler, and the textbook Plackett-Luce formula
+(each normaliser the total less the mass chosen so far) and autograd through
+it for ``plackett_luce_log_prob`` and its backward.
 
 Usage::
 
@@ -42,7 +46,7 @@ import numpy as np
 from gumbel_np import _bench
 
 DEFAULT_SHAPES = _bench.GPU_SIZES
-FAMILIES = ("softmax", "gumbel", "estimators", "binary")
+FAMILIES = ("softmax", "gumbel", "estimators", "binary", "ranking")
 
 
 def _import_gpu():
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     header = (
-        f"{'operation':<26} {'shape':>14} {'ms':>9} {'GB/s':>8} {'x copy':>7}"
+        f"{'operation':<36} {'shape':>14} {'ms':>9} {'GB/s':>8} {'x copy':>7}"
         f" {'torch ms':>9} {'torch/ours':>10}"
     )
     print(header)
@@ -103,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             rows = {r.impl: r for r in _bench.measure(case, "cuda", cupy, repeat=args.repeat)}
             ours = rows["gumbel_np"]
             line = (
-                f"{case.op:<26} {f'{shape[0]}x{shape[1]}':>14} {ours.ms:9.3f} {ours.gbps:8.0f}"
+                f"{case.op:<36} {f'{shape[0]}x{shape[1]}':>14} {ours.ms:9.3f} {ours.gbps:8.0f}"
                 f" {1 / ours.vs_copy:7.2f}"
             )
             peer = next((r for impl, r in rows.items() if impl.startswith("torch")), None)

@@ -22,12 +22,20 @@ in float32 with a fixed NumPy seed.  Choices are keyed by agent:
 3. that every agent's choice depends only on the agent: shuffling the agents
    (rows of ``V`` with their ids) and keeping a random 10% of them (with their
    ids) leave every choice unchanged, whereas without ``row_ids`` (the default
-   ids are row positions) a shuffle redraws most choices.
+   ids are row positions) a shuffle redraws most choices;
+4. a slate of ``--slate`` (default 5) distinct recommendations per agent,
+   ranked: ``categorical(V, num_samples=5, replace=False, ...)``, an exact
+   draw from the Plackett-Luce (exploded logit) model, whose first entry is
+   the agent's single choice.  Its throughput against the single choice, the
+   shares of the second position against their exact value ``p_j * sum_{a !=
+   j} p_a / (1 - p_a)`` averaged over agents, the mean log-probability of the
+   slates (``plackett_luce_log_prob``), and, again, that shuffling and
+   sub-sampling the agents with their ids changes no slate.
 
 Usage::
 
     python examples/discrete_choice.py [--agents 1000000] [--alternatives 100]
-        [--covariates 6] [--occasions 5] [--repeats 3] [--seed 0]
+        [--covariates 6] [--occasions 5] [--slate 5] [--repeats 3] [--seed 0]
 
 Reference: D. McFadden, "Conditional logit analysis of qualitative choice
 behavior", in Frontiers in Econometrics, 1974.
@@ -72,6 +80,22 @@ def logit_probabilities(v):
     return mean / n, var / (n * n)
 
 
+def second_position_probabilities(v):
+    """Mean over agents of ``P(second draw = j)`` without replacement, ``p_j
+    (S - p_j / (1 - p_j))`` with ``S = sum_a p_a / (1 - p_a)``, and the
+    binomial variance of each share, in row chunks."""
+    n, k = v.shape
+    mean = np.zeros(k)
+    var = np.zeros(k)
+    for a in range(0, n, CHUNK_ROWS):
+        p = gnp.softmax(v[a : a + CHUNK_ROWS].astype(np.float64))
+        r = p / (1.0 - p)
+        q = p * (r.sum(-1, keepdims=True) - r)
+        mean += q.sum(0)
+        var += (q * (1.0 - q)).sum(0)
+    return mean / n, var / (n * n)
+
+
 def best_time(func, repeats):
     times = []
     for _ in range(repeats):
@@ -88,13 +112,17 @@ def parse_args(argv=None):
     p.add_argument("--covariates", type=int, default=6, help="agent covariates (6)")
     p.add_argument("--occasions", type=int, default=5,
                    help="choice occasions per agent for the choices-per-second figure (5)")
+    p.add_argument("--slate", type=int, default=5,
+                   help="distinct alternatives ranked per agent in the slate section (5)")
     p.add_argument("--repeats", type=int, default=3, help="timed calls; the best is reported (3)")
     p.add_argument("--subsample", type=float, default=0.1,
                    help="fraction of agents kept in the sub-sampling check (0.1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the utilities and the choices (0)")
     args = p.parse_args(argv)
-    if min(args.agents, args.alternatives, args.occasions, args.repeats) < 1 or args.covariates < 0:
-        p.error("--agents, --alternatives, --occasions, --repeats must be >= 1")
+    if min(args.agents, args.alternatives, args.occasions, args.repeats, args.slate) < 1 or args.covariates < 0:
+        p.error("--agents, --alternatives, --occasions, --slate, --repeats must be >= 1")
+    if args.slate > args.alternatives:
+        p.error("--slate must be at most --alternatives")
     if not 0.0 < args.subsample <= 1.0:
         p.error("--subsample must be in (0, 1]")
     return args
@@ -170,6 +198,36 @@ def main(argv=None):
           f"{positional_changed:.1%} of choices redrawn")
     assert shuffle_invariant, "shuffling the agents changed some choices"
     assert subsample_invariant, "sub-sampling the agents changed some choices"
+
+    # 4. Ranked slates without replacement (Plackett-Luce), keyed by agent.
+    s = args.slate
+    gnp.categorical(v[:warm], rng=seed, row_ids=agent_ids[:warm], num_samples=s, replace=False)
+
+    def slates():
+        return gnp.categorical(v, rng=seed, row_ids=agent_ids, num_samples=s, replace=False)
+
+    slate_s, slate = best_time(slates, args.repeats)
+    first_is_choice = bool((slate[:, 0] == choices).all())
+    distinct = bool((np.sort(slate, -1)[:, 1:] != np.sort(slate, -1)[:, :-1]).all())
+    second = np.bincount(slate[:, 1], minlength=k) / n if s > 1 else np.zeros(k)
+    second_probs, second_var = second_position_probabilities(v)
+    second_z = float(np.abs((second - second_probs) / np.sqrt(second_var)).max()) if s > 1 else 0.0
+    t = time.perf_counter()
+    loglik = gnp.plackett_luce_log_prob(v, slate)
+    loglik_s = time.perf_counter() - t
+    slate_shuffled = gnp.categorical(v[perm], rng=seed, row_ids=agent_ids[perm], num_samples=s, replace=False)
+    slate_sub = gnp.categorical(v[subset], rng=seed, row_ids=agent_ids[subset], num_samples=s, replace=False)
+    slate_invariant = bool((slate_shuffled == slate[perm]).all() and (slate_sub == slate[subset]).all())
+    print(f"\nslates of {s} ranked alternatives per agent (without replacement):")
+    print(f"  {slate_s * 1e3:8.1f} ms  {n / slate_s:14,.0f} agents/s  "
+          f"({slate_s / single_s:.2f}x the single choice)")
+    print(f"  first entry is the agent's single choice: {first_is_choice}; entries distinct: {distinct}")
+    if s > 1:
+        print(f"  second-position shares vs exact Plackett-Luce probabilities: largest |z| = {second_z:.2f}")
+    print(f"  mean log-probability of a slate: {float(loglik.mean()):.3f} "
+          f"(plackett_luce_log_prob, {loglik_s * 1e3:.1f} ms)")
+    print(f"  shuffled and sub-sampled agents, with their ids: every slate unchanged: {slate_invariant}")
+    assert first_is_choice and distinct and slate_invariant
     print(f"\ntotal {time.perf_counter() - t0:.1f} s")
 
     return {
@@ -189,6 +247,15 @@ def main(argv=None):
         "shuffle_invariant": shuffle_invariant,
         "subsample_invariant": subsample_invariant,
         "positional_changed_fraction": positional_changed,
+        "slate": s,
+        "seconds_per_slate_call": slate_s,
+        "slate_first_is_choice": first_is_choice,
+        "slate_distinct": distinct,
+        "second_position_shares": second,
+        "second_position_probabilities": second_probs,
+        "second_position_max_abs_z": second_z,
+        "slate_mean_log_prob": float(loglik.mean()),
+        "slate_invariant": slate_invariant,
     }
 
 

@@ -31,6 +31,16 @@ from ._binary import (  # noqa: F401
     hard_concrete_l0_backward,
     logistic,
 )
+from ._concrete import (  # noqa: F401
+    binary_concrete_log_prob,
+    binary_concrete_log_prob_backward,
+    concrete_log_prob,
+    concrete_log_prob_backward,
+    exp_concrete_log_prob,
+    exp_concrete_log_prob_backward,
+    log_gumbel_softmax,
+    log_gumbel_softmax_backward,
+)
 from ._estimators import (  # noqa: F401
     anneal_tau,
     categorical_entropy,
@@ -42,6 +52,7 @@ from ._estimators import (  # noqa: F401
     reinforce,
 )
 from ._gumbel import categorical, gumbel, gumbel_softmax, gumbel_softmax_backward  # noqa: F401
+from ._ranking import plackett_luce_log_prob, plackett_luce_log_prob_backward  # noqa: F401
 from ._ops import HOST_FUNCTIONS as _HOST_FUNCTIONS
 from ._ops import OPS as _OPS
 from ._softmax import (  # noqa: F401

@@ -12,6 +12,7 @@ from ``cupyx.profiler.benchmark`` (CUDA events), never from a host clock.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import math
@@ -48,6 +49,26 @@ more than three (200 to 280 s cached).  On the GPU, the run at
 ``GPU_QUICK_SIZES`` takes ``BINARY_SIZES``."""
 BINARY_GPU_SIZES = [(8192, 8192), (67_108_864, 1)]
 """Sizes of the ``binary`` family in a run at ``GPU_SIZES`` (64 M elements)."""
+RANKING_SIZES = [(4096, 1024), (256, 50257), (1_000_000, 10)]
+"""Sizes of the ``ranking`` family in a run at ``FULL_SIZES``: those of its
+speed targets (``bench/topk_targets.py``), ``FULL_SIZES`` without K = 128."""
+RANKING_QUICK_SIZES = [(512, 1024), (16, 50257), (50_000, 10)]
+"""Sizes of the ``ranking`` family in a run at ``QUICK_SIZES`` (the default
+of ``python -m gumbel_np bench``), ``QUICK_SIZES`` without K = 128: its
+cases time slow peers (``torch.multinomial`` and NumPy's top-k cost 10 to 20
+times the sampler), and three sizes keep the family's share of that run
+small.  Other runs (the GPU's, sizes given by hand) take their sizes as
+they are."""
+RANKING_SAMPLES = (1, 8, 64)
+"""Samples per row of the ``ranking`` family's top-k cases (``categorical(...,
+num_samples=k, replace=False)``; at most K, so 1, 8 and 10 at K = 10)."""
+RANKING_PL_SAMPLES = (1, 8)
+"""Ranking lengths of the ``ranking`` family's Plackett-Luce cases."""
+CHOICE_ROWS = 256
+CHOICE_ELEMENTS = 1 << 16
+"""NumPy's ``Generator.choice`` peer runs a Python loop over rows: it is timed
+on the first ``min(rows, CHOICE_ROWS, CHOICE_ELEMENTS // K)`` rows (at least
+one) and its time scaled to the whole batch (:attr:`Case.scale`)."""
 COPY = "memory copy"
 OUT = "gumbel_np (out=)"
 """The implementation name of gumbel_np writing into a preallocated ``out=``
@@ -62,6 +83,9 @@ class Case:
     nbytes: int
     impls: dict[str, Callable[[], Any]] = field(default_factory=dict)
     calls: int = 1  # calls of the operation per call of an impl (times are per operation)
+    # Per implementation: its time's factor to the whole case, for a peer
+    # timed on a part of the batch (rows / rows timed).
+    scale: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -615,21 +639,156 @@ def binary_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = None
     return cases
 
 
+def ranking_samples(k: int, samples: tuple[int, ...] = RANKING_SAMPLES) -> list[int]:
+    """The samples per row of the top-k cases at row length ``k`` (each of
+    ``samples`` at most ``k``, once)."""
+    return list(dict.fromkeys(min(s, k) for s in samples))
+
+
+def ranking_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = None) -> list[Case]:
+    """The ranking family: Gumbel-top-k sampling without replacement
+    (``categorical(..., num_samples=k, replace=False)``, k of
+    :data:`RANKING_SAMPLES`), the Plackett-Luce log-probability of a ranking
+    of k of :data:`RANKING_PL_SAMPLES` and its backward pass, and in the same
+    run the kernels they are measured against (``categorical``, one draw;
+    ``logsumexp`` and its backward; ``bench/topk_targets.py``).
+
+    Peers of the sampler: ``torch.multinomial(p, k, replacement=False)`` on
+    the softmax probabilities (computed beforehand, so only the draw is
+    timed), ``jax.random.categorical(..., replace=False)``, NumPy's Gumbel-top-k
+    as a user writes it (``logits + Generator.gumbel``, ``argpartition``, then
+    ``argsort`` of the k), and ``Generator.choice(K, k, replace=False, p=row)``
+    in a row loop (on :data:`CHOICE_ROWS` rows at most, scaled to the batch).
+    Peers of the log-probability: the textbook formula (each normaliser as the
+    total less the mass chosen so far) in NumPy and PyTorch, whose backward
+    is written out in NumPy and taken by autograd in PyTorch."""
+    found = peers() if found is None else found
+    rows, k = shape
+    cases = [_ours("ranking", "categorical", "categorical", shape, xp)[0]]
+    tops = {}
+    for s in ranking_samples(k):
+        tops[s] = _ours("ranking", f"categorical replace=False k={s}", "categorical", shape, xp,
+                        num_samples=s, replace=False)[0]
+    cases += tops.values()
+    cases += [_ours("ranking", op, op, shape, xp)[0] for op in ("logsumexp", "logsumexp_backward")]
+    pl, plb = {}, {}
+    for s in ranking_samples(k, RANKING_PL_SAMPLES):
+        pl[s] = _ours("ranking", f"plackett_luce_log_prob k={s}", "plackett_luce_log_prob", shape, xp, draws=s)[0]
+        plb[s] = _ours("ranking", f"plackett_luce_log_prob_backward k={s}", "plackett_luce_log_prob_backward",
+                       shape, xp, draws=s)[0]
+    cases += [c for s in pl for c in (pl[s], plb[s])]
+    (x,) = cases[0].impls["gumbel_np"].arrays
+    index = {s: c.impls["gumbel_np"].arrays[1] for s, c in pl.items()}
+    grad = {s: c.impls["gumbel_np"].arrays[0] for s, c in plb.items()}
+    torch = found.get("torch")
+    if torch is not None:
+        tx = torch_of(torch, x)
+        tp = torch.softmax(tx, -1)
+        for s, c in tops.items():
+            c.impls["torch.multinomial"] = functools.partial(torch.multinomial, tp, s, replacement=False)
+
+        def torch_pl(t: Any, ti: Any) -> Any:
+            e = torch.exp(t - t.max(-1, keepdim=True).values)
+            c = torch.gather(e, -1, ti)
+            rest = e.sum(-1, keepdim=True) - torch.cumsum(c, -1) + c
+            return (torch.log(c) - torch.log(rest)).sum(-1)
+
+        for s in pl:
+            ti = torch_of(torch, index[s])
+            a = tx.clone().requires_grad_(True)
+            lp = torch_pl(a, ti)
+            tg = torch_of(torch, grad[s])
+            pl[s].impls["torch"] = functools.partial(torch_pl, tx, ti)
+            plb[s].impls["torch (autograd)"] = functools.partial(torch.autograd.grad, lp, a, tg, retain_graph=True)
+    if xp is not np:
+        return cases
+    npr = np.random.default_rng(1)
+
+    def numpy_topk(s: int) -> Callable[[], Any]:
+        def top():
+            z = x + npr.gumbel(size=x.shape)
+            part = np.argpartition(z, k - s, axis=-1)[:, k - s :]
+            return np.take_along_axis(part, np.argsort(-np.take_along_axis(z, part, -1), axis=-1), -1)
+
+        return top
+
+    sub = max(1, min(rows, CHOICE_ROWS, CHOICE_ELEMENTS // k))
+    p = np.exp(x[:sub].astype(np.float64) - x[:sub].max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+
+    def numpy_choice(s: int) -> Callable[[], Any]:
+        def loop():
+            return [npr.choice(k, s, replace=False, p=row) for row in p]
+
+        return loop
+
+    choice = "numpy (Generator.choice row loop, scaled)"
+    for s, c in tops.items():
+        c.impls["numpy (argpartition)"] = numpy_topk(s)
+        c.impls[choice] = numpy_choice(s)
+        c.scale[choice] = rows / sub
+
+    def numpy_parts(idx: Any) -> tuple[Any, Any, Any]:
+        e = np.exp(x - x.max(-1, keepdims=True))
+        c = np.take_along_axis(e, idx, -1)
+        rest = e.sum(-1, keepdims=True) - np.cumsum(c, -1) + c
+        return e, c, rest
+
+    def numpy_pl(idx: Any) -> Callable[[], Any]:
+        def log_prob():
+            _, c, rest = numpy_parts(idx)
+            return (np.log(c) - np.log(rest)).sum(-1)
+
+        return log_prob
+
+    def numpy_pl_backward(g: Any, idx: Any) -> Callable[[], Any]:
+        def backward():
+            # d/dx_j: [j chosen at q] - sum over the steps p that j is left at of e_j / rest_p.
+            e, c, rest = numpy_parts(idx)
+            acc = np.cumsum(1 / rest, -1)
+            out = e * (-g[:, None] * acc[:, -1:])
+            np.put_along_axis(out, idx, g[:, None] * (1 - c * acc), -1)
+            return out
+
+        return backward
+
+    for s in pl:
+        pl[s].impls["numpy"] = numpy_pl(index[s])
+        plb[s].impls["numpy"] = numpy_pl_backward(grad[s], index[s])
+    jax = found.get("jax")
+    if jax is not None and "replace" in inspect.signature(jax.random.categorical).parameters:
+        jx = jax.numpy.asarray(x)
+        key = jax.random.PRNGKey(0)
+
+        def jax_topk(s: int) -> Callable[[], Any]:
+            # Samples first: the result is (s, rows).
+            f = jax.jit(functools.partial(jax.random.categorical, axis=-1, shape=(s, rows), replace=False))
+            return lambda: f(key, jx).block_until_ready()
+
+        for s, c in tops.items():
+            c.impls["jax.random.categorical"] = jax_topk(s)
+    return cases
+
+
 FAMILIES: dict[str, Callable[..., list[Case]]] = {
     "softmax": softmax_cases,
     "gumbel": gumbel_cases,
     "estimators": estimator_cases,
     "latency": latency_cases,
     "binary": binary_cases,
+    "ranking": ranking_cases,
 }
 
 
 def family_sizes(family: str, sizes: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """The sizes ``family`` runs at in a run at ``sizes``: its own for the
-    families that have them (``latency`` always; ``binary`` in the standard
-    runs, while sizes given by hand are taken as they are)."""
+    families that have them (``latency`` always; ``binary`` and ``ranking``
+    in the standard runs, while sizes given by hand are taken as they are)."""
     if family == "latency":
         return LATENCY_SIZES
+    if family == "ranking":
+        own = {tuple(FULL_SIZES): RANKING_SIZES, tuple(QUICK_SIZES): RANKING_QUICK_SIZES}
+        return own.get(tuple(sizes), sizes)
     if family == "binary":
         own = {
             tuple(FULL_SIZES): BINARY_SIZES,
@@ -645,7 +804,7 @@ def measure(case: Case, backend: str = "cpu", xp: Any = np, repeat: int = 20) ->
     """Time every implementation of a case and the copy floor (``repeat``:
     timed repetitions of each on the GPU)."""
     if backend == "cuda":
-        times = {name: gpu_time(fn, repeat) for name, fn in case.impls.items()}
+        times = {name: gpu_time(fn, repeat) * case.scale.get(name, 1.0) for name, fn in case.impls.items()}
         floor = gpu_time(_copy_fn(xp, case.nbytes), repeat)
     else:
         copy = _copy_fn(xp, case.nbytes)
@@ -653,7 +812,7 @@ def measure(case: Case, backend: str = "cpu", xp: Any = np, repeat: int = 20) ->
             times = interleaved_medians({**case.impls, COPY: _repeated(copy, case.calls)}, min_time=0.0)
         else:
             times = interleaved_medians({**case.impls, COPY: copy})
-        times = {name: t / case.calls for name, t in times.items()}
+        times = {name: t / case.calls * case.scale.get(name, 1.0) for name, t in times.items()}
         floor = times.pop(COPY)
     ours = times["gumbel_np"]
     size = "x".join(map(str, case.shape))
@@ -666,9 +825,9 @@ def measure(case: Case, backend: str = "cpu", xp: Any = np, repeat: int = 20) ->
 
 
 def plan(families: list[str], sizes: list[tuple[int, int]]) -> list[tuple[str, tuple[int, int]]]:
-    """(family, size) pairs to run; the latency and binary families run at
-    their own sizes (:func:`family_sizes`), after the others."""
-    own = ("latency", "binary")
+    """(family, size) pairs to run; the ranking, latency and binary families
+    run at their own sizes (:func:`family_sizes`), after the others."""
+    own = ("ranking", "latency", "binary")
     pairs = [(fam, shape) for shape in sizes for fam in families if fam not in own]
     for fam in own:
         if fam in families:

@@ -31,12 +31,21 @@ VARIANTS: dict[str, tuple[dict[str, Any], ...]] = {
     "logsumexp": ({}, {"keepdims": True}),
     "logsumexp_backward": ({}, {"keepdims": True}),
     "gumbel_softmax": ({}, {"hard": True}),
-    "categorical": ({}, {"num_samples": 3}),
+    "categorical": ({}, {"num_samples": 3}, {"num_samples": 3, "replace": False}),
     "reinforce": ({}, {"baseline": "loo"}, {"baseline": 0.25}),
     "bernoulli": ({}, {"num_samples": 3}),
     "gumbel_sigmoid": ({}, {"hard": True}),
 }
 """Calls beyond the defaults: each dict is one call's extra options."""
+
+
+SAMPLES: dict[str, str] = {
+    "exp_concrete_log_prob": "log_gumbel_softmax",
+    "concrete_log_prob": "gumbel_softmax",
+    "binary_concrete_log_prob": "gumbel_sigmoid",
+}
+"""The sampler of each density: its example calls (and its backward pass's)
+evaluate it at a sample of the pair logits, at the call's temperature."""
 
 
 DRAWS = 3
@@ -117,6 +126,8 @@ def make(
     dtype = np.dtype(dtype)
     rng = np.random.default_rng(seed)
     opts = _forward_options(name, extra)
+    if opts.get("replace") is False:  # at most K distinct categories
+        opts["num_samples"] = min(opts["num_samples"], shape[axis])
     if op.result == "noise":
         opts.update(dtype=dtype, like=xp.empty(1, dtype))
         return Call(name, label(name, extra), (tuple(shape),), opts, axis)
@@ -126,9 +137,15 @@ def make(
     index = None
     if roles & {"index", "values", "grad_index"}:
         index = gnp.categorical(x, axis=axis, num_samples=draws, rng=OPTIONS["rng"])
+    if "ranking" in roles:  # distinct categories, in the order drawn
+        k = min(draws, shape[axis])
+        index = gnp.categorical(x, axis=axis, num_samples=k, replace=False, rng=OPTIONS["rng"])
     arrays = []
+    density = SAMPLES.get(name) or SAMPLES.get(op.forward or "")
     for role_name, role, public in op.arrays:
-        if role == "data":
+        if role == "data" and density is not None:
+            arrays.append(_public(density, pair, axis=axis, tau=OPTIONS["tau"], rng=OPTIONS["rng"]))
+        elif role == "data":
             if op.forward is None or not public.startswith("y"):
                 # A backward pass of the forward's input (logsumexp, the
                 # entropy, the L0 norm) takes x itself.
@@ -143,7 +160,7 @@ def make(
                 arrays.append(y[1] if public == "y_soft" else y)
         elif role == "pair":
             arrays.append(pair)
-        elif role == "index":
+        elif role in ("index", "ranking"):
             arrays.append(index)
         elif role in ("values", "grad_index"):
             arrays.append(xp.asarray(rng.standard_normal(index.shape).astype(dtype)))

@@ -146,7 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     b.add_argument("--family", choices=["all", *_bench.FAMILIES], default="all",
                    help="which operations (default all; latency: per-call time on 1x10 and 100x10; "
-                        "binary: 1024x1024 and 1048576x1, with --full 4096x4096 and 16777216x1)")
+                        "binary: 1024x1024 and 1048576x1, with --full 4096x4096 and 16777216x1; "
+                        "ranking: 512x1024, 16x50257 and 50000x10, with --full 4096x1024, 256x50257 "
+                        "and 1000000x10)")
     b.add_argument("--size", type=_size, action="append", metavar="ROWSxK", help="benchmark this size instead (repeatable)")
     b.add_argument("--threads", type=int, default=2, help="threads for every CPU library (default 2)")
     b.add_argument("--json", metavar="FILE", help="write the results as JSON")

@@ -296,12 +296,14 @@ def categorical(
     *,
     axis: int = -1,
     num_samples: int | None = None,
+    replace: bool = True,
     rng: RNGLike = None,
     row_ids: ArrayLike | None = None,
     noise_dtype: DTypeLike | None = None,
     out: Array | None = None,
 ) -> Array:
-    """Exact categorical samples by the Gumbel-Max trick, one fused pass per draw.
+    """Exact categorical samples by the Gumbel-Max trick (with replacement) or
+    the Gumbel-top-k trick (without), one fused pass per draw.
 
     Parameters
     ----------
@@ -313,7 +315,11 @@ def categorical(
         The category axis.  Default ``-1``.
     num_samples : int, optional
         Independent draws per row (each with its own draw index in the
-        stream).  None (default) draws one and adds no axis.
+        stream), or with ``replace=False`` the number of distinct categories
+        drawn per row.  None (default) draws one and adds no axis.
+    replace : bool, optional
+        True (default): independent draws.  False: an ordered sample without
+        replacement (see Notes); at most the number of categories.
     rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Source of the noise key, as in :func:`gumbel`.
     row_ids : array_like of int, optional
@@ -338,7 +344,9 @@ def categorical(
     ValueError
         A row that holds NaN or ``+inf`` or is all ``-inf`` (the message
         names the first such row), an empty category axis, ``num_samples`` <
-        1, ``row_ids`` of the wrong shape.
+        1, ``row_ids`` of the wrong shape; without replacement, ``num_samples``
+        above the number of categories, or a row with fewer categories that
+        are not ``-inf`` than ``num_samples``.
     numpy.exceptions.AxisError
         ``axis`` out of range.
 
@@ -350,6 +358,16 @@ def categorical(
     when that is given), ties to the lowest index.  Shifting by the row maximum first keeps huge logits from drowning
     the noise: two logits of 1e8 are drawn 50/50.
 
+    With ``replace=False`` and ``num_samples=k``, the draws of a row are the
+    indices of its ``k`` largest ``logits_j - max logits + G_j`` (draw index 0,
+    the noise of the single draw), in decreasing order, ties to the lowest
+    index: an exact ordered sample without replacement, whose law is the
+    Plackett-Luce distribution (:func:`plackett_luce_log_prob`), the first
+    draw is the single draw of ``categorical(logits)``, and ``row_ids`` and
+    chunking change nothing, as for every draw.  The row is read once and
+    the noise never stored: a sorted buffer of the ``k`` best for small ``k``,
+    a partition for large ``k``.  A ``-inf`` category is never drawn.
+
     Examples
     --------
     >>> import numpy as np
@@ -360,8 +378,16 @@ def categorical(
     >>> draws = gnp.categorical(np.log([0.2, 0.8]), num_samples=100_000, rng=1)
     >>> draws.shape, round(float(draws.mean()), 2)
     ((100000,), 0.8)
+    >>> slate = np.array([np.log(0.5), np.log(0.3), np.log(0.2), -np.inf])
+    >>> gnp.categorical(slate, num_samples=3, replace=False, rng=2).tolist()
+    [1, 0, 2]
+
+    References
+    ----------
+    Kool, van Hoof and Welling, "Stochastic Beams and Where to Find Them: The
+    Gumbel-Top-k Trick for Sampling Sequences Without Replacement", ICML 2019.
     """
     return run(
-        OPS["categorical"], (logits,), axis, out, num_samples=num_samples, rng=rng, row_ids=row_ids,
-        noise_dtype=noise_dtype,
+        OPS["categorical"], (logits,), axis, out, num_samples=num_samples, replace=replace, rng=rng,
+        row_ids=row_ids, noise_dtype=noise_dtype,
     )

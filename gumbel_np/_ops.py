@@ -78,6 +78,12 @@ side (straight-through), or the stretched and clipped hard-concrete gate.
 ``binary.cu`` (``gnp::GATE_*``) and ``kernels/binary.py`` hold the same
 numbers."""
 
+SPACE_LOG, SPACE_SIMPLEX = 0, 1
+"""The ``space`` parameter of ``concrete_log_prob_fwd`` and ``_bwd``, which
+serve ``exp_concrete_log_prob`` (a sample ``z = log y``) and
+``concrete_log_prob`` (``y`` on the simplex).  ``concrete.cu``
+(``gnp::SPACE_*``) and ``kernels/concrete.py`` hold the same numbers."""
+
 LOGISTIC_DOMAIN = 1
 """The stream domain of the logistic noise (the Gumbel noise is domain 0):
 the counter's draw word is ``draw + (domain << 28)`` (``kernels/philox.py``)."""
@@ -146,6 +152,7 @@ PARAMS: dict[str, Param] = {
     "noise_mode": Param("int"),
     "hard": Param("int"),
     "lanes": Param("int"),
+    "space": Param("int"),
 }
 """Every kernel parameter of every operation, by name."""
 
@@ -238,6 +245,24 @@ KERNELS: dict[str, Kernel] = {
                 "logits out rows k taus taus_stride lo hi", geometry="flat"),
         _kernel("hard_concrete_l0_bwd", "binary", "g logits out k taus dtaus lo hi",
                 "g logits taus taus_stride out dtaus rows k lo hi", geometry="flat"),
+        _kernel("log_gumbel_softmax_fwd", "concrete", "logits out k k0 k1 row_ids tau noise_mode noise",
+                "logits out rows k k0 k1 row_ids tau tau_stride noise_mode noise lanes", geometry="noise"),
+        _kernel("log_gumbel_softmax_bwd", "concrete", "g y out k tau dtau",
+                "g y tau tau_stride out dtau rows k lanes"),
+        _kernel("concrete_log_prob_fwd", "concrete", "x logits_p out_rows k tau space",
+                "x logits_p out_rows rows k tau tau_stride space lanes"),
+        _kernel("concrete_log_prob_bwd", "concrete", "g_rows x logits_p out out_p k tau dtau space",
+                "g_rows x logits_p tau tau_stride out out_p dtau rows k space lanes"),
+        _kernel("binary_concrete_log_prob_fwd", "concrete", "x logits_p out k taus",
+                "x logits_p out rows k taus taus_stride", geometry="flat"),
+        _kernel("binary_concrete_log_prob_bwd", "concrete", "g x logits_p out out_p k taus dtaus",
+                "g x logits_p taus taus_stride out out_p dtaus rows k", geometry="flat"),
+        _kernel("categorical_topk_fwd", "ranking", "logits samples k nsamples k0 k1 row_ids",
+                "logits samples rows k nsamples k0 k1 row_ids lanes", geometry="noise"),
+        _kernel("plackett_luce_log_prob_fwd", "ranking", "logits out_rows k nsamples index status",
+                "logits index out_rows status rows k nsamples lanes"),
+        _kernel("plackett_luce_log_prob_bwd", "ranking", "g_rows logits out k nsamples index status",
+                "g_rows logits index out status rows k nsamples lanes"),
     )
 }
 """Every kernel, by name."""
@@ -258,7 +283,8 @@ class Op:
     of a backward pass, of the data's shape, or ``"grad_batch"``, of the
     forward output's per-row shape, or ``"grad_index"``, of the index's
     shape; ``"index"``: integer category indices, the batch shape plus any
-    trailing sample axes; ``"values"``: one value per index, converted to
+    trailing sample axes; ``"ranking"``: the batch shape plus one axis of
+    categories in the order drawn; ``"values"``: one value per index, converted to
     the data's dtype).  ``options``: its keyword-only options besides
     ``axis`` and ``out``.  ``result``: ``"rows"`` (the data's shape; with a
     second output where the kernel has ``out_p``), ``"batch"`` (one value per
@@ -272,7 +298,9 @@ class Op:
     vector-Jacobian product (``None``: not differentiable); ``forward``: for a
     backward pass, the function it differentiates.  ``paths``: the family of
     row-length thresholds its kernels switch on (``"softmax"`` or
-    ``"gumbel"``).
+    ``"gumbel"``).  ``variants``: ``(option, value, kernel)``: the call runs
+    that kernel instead where the option has that value (``categorical``
+    with ``replace=False`` runs the top-k sampler).
     """
 
     name: str
@@ -286,7 +314,15 @@ class Op:
     needs_categories: bool = False
     elementwise: bool = False
     constants: tuple[tuple[str, Any], ...] = ()
+    variants: tuple[tuple[str, Any, str], ...] = ()
     finish: Callable[..., Any] | None = field(default=None, compare=False)
+
+    def kernel_for(self, opts: dict) -> Kernel:
+        """The kernel a call with the options ``opts`` runs."""
+        for option, value, name in self.variants:
+            if opts.get(option) is value:
+                return KERNELS[name]
+        return self.kernel
 
     @cached_property
     def flags(self) -> tuple[str, ...]:
@@ -307,7 +343,7 @@ class Op:
         return "taus" if "taus" in self.kernel.cuda else "tau"
 
 
-FLAGS = ("keepdims", "hard", "return_soft", "tau_grad")
+FLAGS = ("keepdims", "hard", "return_soft", "tau_grad", "replace")
 """The boolean options (checked by :func:`~._validation.check_flag`)."""
 
 DEFAULT_LIMITS = (-0.1, 1.1)
@@ -335,7 +371,8 @@ def _op(name: str, kernel: str, arrays: str, options: str, result: str, paths: s
 
 def _bad_rows(ctx: dict) -> None:
     """``categorical``: a ValueError naming the first row the kernel marked
-    as having no distribution (its sample is -1)."""
+    as having no distribution (its sample is -1), or, without replacement,
+    fewer categories that are not ``-inf`` than the draws asked for."""
     xp, buf, lay, func = ctx["xp"], ctx["buf"], ctx["lay"], ctx["func"]
     if not lay.rows:
         return
@@ -349,6 +386,13 @@ def _bad_rows(ctx: dict) -> None:
             "holds +inf" if bool(xp.isposinf(row).any()) else "is all -inf"
         )
         where = tuple(int(i) for i in np.unravel_index(r, lay.batch))
+        live = int((row != -np.inf).sum())
+        if what == "is all -inf" and live:
+            k = ctx["values"]["nsamples"]
+            raise ValueError(
+                f"{func}: row {where} of logits has {live} categories that are not -inf, fewer than "
+                f"num_samples={k} draws without replacement ({int(bad.size)} such row(s))"
+            )
         raise ValueError(
             f"{func}: row {where} of logits {what} ({int(bad.size)} invalid row(s)); "
             "there is no distribution to sample from"
@@ -416,8 +460,9 @@ OPS: dict[str, Op] = {
             backward="gumbel_softmax_backward", needs_categories=True),
         _op("gumbel_softmax_backward", "gumbel_softmax_bwd", "g:grad y:data:y_soft", "tau tau_grad", "rows",
             "gumbel", forward="gumbel_softmax"),
-        _op("categorical", "categorical_fwd", "logits:data", "num_samples rng row_ids noise_dtype", "samples",
-            "gumbel", needs_categories=True, finish=_bad_rows),
+        _op("categorical", "categorical_fwd", "logits:data", "num_samples replace rng row_ids noise_dtype",
+            "samples", "gumbel", needs_categories=True, finish=_bad_rows,
+            variants=(("replace", False, "categorical_topk_fwd"),)),
         _op("categorical_log_prob", "categorical_log_prob_fwd", "logits:data index:index", "", "per_index",
             "softmax", backward="categorical_log_prob_backward", finish=_bad_index),
         _op("categorical_log_prob_backward", "score_bwd", "weights:grad_index:grad logits:data index:index",
@@ -425,6 +470,25 @@ OPS: dict[str, Op] = {
             finish=_bad_index),
         _op("reinforce", "score_bwd", "logits:data index:index weights:values:values", "baseline", "rows",
             "softmax", finish=_bad_index),
+        _op("log_gumbel_softmax", "log_gumbel_softmax_fwd", "logits:data", "tau rng noise row_ids", "rows",
+            "gumbel", backward="log_gumbel_softmax_backward", needs_categories=True),
+        _op("log_gumbel_softmax_backward", "log_gumbel_softmax_bwd", "g:grad y:data", "tau tau_grad", "rows",
+            "gumbel", forward="log_gumbel_softmax"),
+        _op("exp_concrete_log_prob", "concrete_log_prob_fwd", "x:data:sample logits_p:pair:logits", "tau",
+            "batch", "softmax", backward="exp_concrete_log_prob_backward", constants=(("space", SPACE_LOG),)),
+        _op("exp_concrete_log_prob_backward", "concrete_log_prob_bwd",
+            "g_rows:grad_batch x:data:sample logits_p:pair:logits", "tau tau_grad", "rows", "softmax",
+            forward="exp_concrete_log_prob", constants=(("space", SPACE_LOG),)),
+        _op("concrete_log_prob", "concrete_log_prob_fwd", "x:data:sample logits_p:pair:logits", "tau",
+            "batch", "softmax", backward="concrete_log_prob_backward", constants=(("space", SPACE_SIMPLEX),)),
+        _op("concrete_log_prob_backward", "concrete_log_prob_bwd",
+            "g_rows:grad_batch x:data:sample logits_p:pair:logits", "tau tau_grad", "rows", "softmax",
+            forward="concrete_log_prob", constants=(("space", SPACE_SIMPLEX),)),
+        _op("plackett_luce_log_prob", "plackett_luce_log_prob_fwd", "logits:data index:ranking", "", "batch",
+            "softmax", backward="plackett_luce_log_prob_backward", finish=_bad_index),
+        _op("plackett_luce_log_prob_backward", "plackett_luce_log_prob_bwd",
+            "g_rows:grad_batch logits:data index:ranking", "", "rows", "softmax",
+            forward="plackett_luce_log_prob", finish=_bad_index),
         _op("categorical_entropy", "categorical_entropy_fwd", "logits:data", "", "batch", "softmax",
             backward="categorical_entropy_backward"),
         _op("categorical_entropy_backward", "categorical_entropy_bwd", "g_rows:grad_batch logits:data", "",
@@ -450,6 +514,11 @@ OPS: dict[str, Op] = {
                 backward="hard_concrete_l0_backward"),
         _binary("hard_concrete_l0_backward", "hard_concrete_l0_bwd", "g:grad logits:data",
                 "tau limits tau_grad", "rows", forward="hard_concrete_l0"),
+        _binary("binary_concrete_log_prob", "binary_concrete_log_prob_fwd", "x:data:sample logits_p:pair:logits",
+                "tau", "rows", backward="binary_concrete_log_prob_backward"),
+        _binary("binary_concrete_log_prob_backward", "binary_concrete_log_prob_bwd",
+                "g:grad x:data:sample logits_p:pair:logits", "tau tau_grad", "rows",
+                forward="binary_concrete_log_prob"),
     )
 }
 """Every public function that runs a kernel, by name (``gumbel_np.__all__``
@@ -588,6 +657,9 @@ def _small_call(op: Op, arrays: tuple[Any, ...], out: Any, opts: dict) -> Any:
             values["gate"] = GATE_HARD if value else GATE_SOFT
         elif name == "limits":
             values["lo"], values["hi"] = check_limits(value, op.name)
+        elif name == "replace":
+            if value is not True:
+                return None
         elif name != "rng" and value is not (False if name in FLAGS else None):
             return None
     for name, value in op.constants:
@@ -631,10 +703,11 @@ def _small_call(op: Op, arrays: tuple[Any, ...], out: Any, opts: dict) -> Any:
     return buf.reshape(shape) if out is None else out
 
 
-def _index(xp: Any, x: Any, func: str, name: str, lay: Any, axis: Any) -> tuple[Any, Any]:
+def _index(xp: Any, x: Any, func: str, name: str, lay: Any, axis: Any, ranking: bool = False) -> tuple[Any, Any]:
     """``index`` as int64 ``(rows, S)`` (its sample axes flattened), and as
     the array it was given, checked:
-    an integer array whose shape starts with the batch shape.  Its values
+    an integer array whose shape starts with the batch shape (and, for a
+    ``ranking``, has exactly one axis more).  Its values
     are checked by the kernel, in the pass that reads them
     (:func:`_bad_index`)."""
     idx = as_array(xp, x, func, name)
@@ -644,6 +717,11 @@ def _index(xp: Any, x: Any, func: str, name: str, lay: Any, axis: Any) -> tuple[
             + (repr(x) if idx.ndim == 0 and idx.dtype.kind in "fcb" else f"dtype {idx.dtype}")
         )
     nb = len(lay.batch)
+    if ranking and (idx.ndim != nb + 1 or tuple(idx.shape[:nb]) != lay.batch):
+        raise ValueError(
+            f"{func}: {name} of shape {tuple(idx.shape)} must be the batch shape {lay.batch} of the "
+            f"logits (their shape without axis {axis}) followed by one axis of ranked categories"
+        )
     if tuple(idx.shape[:nb]) != lay.batch:
         raise ValueError(
             f"{func}: {name} of shape {tuple(idx.shape)} must have the batch shape {lay.batch} of the "
@@ -666,9 +744,9 @@ def _inputs(
     func, roles = op.name, op.arrays
     conv = {}
     for (param, role, name), x in zip(roles, arrays):
-        if role != "index":
+        if role not in ("index", "ranking"):
             conv[param] = float_array(xp, x, func, name, half)
-    promoted = [conv[p] for p, role, _ in roles if role not in ("index", "values")]
+    promoted = [conv[p] for p, role, _ in roles if role not in ("index", "ranking", "values")]
     common = np.result_type(*(v[0].dtype for v in promoted))
     result = np.result_type(*(v[1] for v in promoted))
     data, _, data_name = next(r for r in roles if r[1] == "data")
@@ -682,20 +760,32 @@ def _inputs(
     inputs: list[Any] = []
     index_shape = None
     for (param, role, name), x in zip(roles, arrays):
-        if role == "index":
-            values[param], raw = _index(xp, x, func, name, lay, axis)
+        if role in ("index", "ranking"):
+            values[param], raw = _index(xp, x, func, name, lay, axis, role == "ranking")
             index_shape = tuple(raw.shape)
             values["_index_raw"] = raw
             values["nsamples"] = values[param].shape[1]
             values["status"] = xp.zeros(1, np.int64)
     for param, role, name in roles:
-        if role == "index":
+        if role in ("index", "ranking"):
             continue
         v = conv[param][0]
         if role == "data":
             values[param] = to_rows(xp, a, lay)
         elif role in ("grad", "pair"):
             v = v.astype(common, copy=False)
+            if role == "pair" and v.shape != a.shape:
+                # A second distribution (a prior, the p of a divergence)
+                # broadcasts to the data's shape, as NumPy would; its
+                # gradient is summed back to its own shape.
+                try:
+                    values["_pair_shape"] = tuple(v.shape)
+                    v = xp.broadcast_to(v, a.shape)
+                except ValueError:
+                    raise ValueError(
+                        f"{func}: {name} of shape {tuple(v.shape)} does not broadcast to the shape "
+                        f"{tuple(a.shape)} of {data_name}"
+                    ) from None
             same_shape(func, **({name: v, data_name: a} if role == "grad" else {data_name: a, name: v}))
             values[param] = to_rows(xp, v, lay)
         elif role == "grad_batch":
@@ -760,7 +850,7 @@ def _baseline(xp: Any, baseline: Any, values: dict, func: str, compute: np.dtype
 
 def _call(op: Op, xp: Any, backend: Any, arrays: tuple[Any, ...], axis: Any, out: Any, opts: dict) -> Any:
     func = op.name
-    kernel = op.kernel
+    kernel = op.kernel_for(opts)
     half = half_storage(backend)
     values: dict[str, Any] = {}
 
@@ -787,6 +877,11 @@ def _call(op: Op, xp: Any, backend: Any, arrays: tuple[Any, ...], axis: Any, out
     if "num_samples" in opts:
         nsamples = check_num_samples(opts["num_samples"], func)
         values["nsamples"] = 1 if nsamples is None else nsamples
+        if opts.get("replace") is False and values["nsamples"] > lay.k:
+            raise ValueError(
+                f"{func}: num_samples={nsamples} exceeds the {lay.k} categories of axis {axis}; "
+                "without replacement at most that many can be drawn"
+            )
     if "tau" in opts:
         if op.elementwise:
             each = Rows(tuple(data_shape), 1, 0, scalar=True)
@@ -866,15 +961,19 @@ def _call(op: Op, xp: Any, backend: Any, arrays: tuple[Any, ...], axis: Any, out
     if op.result == "per_index":
         return deliver(xp, buf.reshape(shape).astype(result, copy=False), out)
     y = deliver(xp, lay.restore(xp, buf).astype(result, copy=False), out)
-    if "out_p" in values:
-        return y, lay.restore(xp, values["out_p"]).astype(result, copy=False)
+    results = (y,)
+    if "out_p" in values:  # the gradient of a second input (a divergence, a density)
+        second = lay.restore(xp, values["out_p"]).astype(result, copy=False)
+        if "_pair_shape" in values:
+            second = sum_to_shape(xp, second, values["_pair_shape"])
+        results += (second,)
     if opts.get("return_soft"):
         soft = values.get("out_soft")
-        return y, (y if soft is None else lay.restore(xp, soft).astype(result, copy=False))
+        results += (y if soft is None else lay.restore(xp, soft).astype(result, copy=False),)
     if opts.get("tau_grad"):
         if op.elementwise:
             dt = sum_to_shape(xp, lay.restore(xp, values["dtaus"].reshape(lay.shape2d())), tau_shape)
         else:
             dt = sum_to_shape(xp, values["dtau"].reshape(lay.batch), tau_shape)
-        return y, dt.reshape(np.shape(opts["tau"])).astype(result, copy=False)
-    return y
+        results += (dt.reshape(np.shape(opts["tau"])).astype(result, copy=False),)
+    return results[0] if len(results) == 1 else results

@@ -13,8 +13,8 @@ temperature gradient (``dtau``) of float16 data are float32 arrays, and the
 noise of float16 data is the float32 stream rounded to half.
 
 The kernels live in the ``<stem>.cu`` file each registry record names (``softmax``,
-``gumbel``, ``estimators``, ``binary``; with ``rows.cuh`` and ``philox.cuh``),
-shipped as package data.  There is one loader: each source is read once per
+``gumbel``, ``estimators``, ``binary``, ``ranking``, ``concrete``; with ``rows.cuh``
+and ``philox.cuh``), shipped as package data.  There is one loader: each source is read once per
 process through :mod:`importlib.resources`, its quoted ``#include`` lines
 replaced by the header text (so CuPy's on-disk kernel cache, keyed by the
 source text, sees every header change), and compiled once per device as a
@@ -363,10 +363,20 @@ def launch(kernel: Kernel, values: dict[str, Any]) -> None:
             shape = _shape(param.shape, rows, k, nsamples)
             check = _input if param.ctype.startswith("const") else _output
             args[p] = check(v, shape, want, op, p)
-    if rows == 0 or nsamples == 0 or (kernel.geometry == "flat" and k == 0):
-        return  # nothing to write (an empty row still has a logsumexp: -inf)
+    if nothing_to_write(kernel, rows, k, nsamples):
+        return
     fn, sms = _kernel(op, dtype)
     fn(*launch_plan(kernel, args, dtype, sms))
+
+
+def nothing_to_write(kernel: Kernel, rows: int, k: int, nsamples: int) -> bool:
+    """Whether a launch of ``kernel`` would write nothing: no rows, no draws
+    where the result has a draw axis, or empty rows of an element-wise
+    kernel.  A row kernel still writes the result of an empty row (its
+    logsumexp, -inf) and of an empty ranking or sample set (its
+    log-probability 0, a zero gradient)."""
+    draws = "N" in PARAMS[kernel.output].shape
+    return rows == 0 or (draws and nsamples == 0) or (kernel.geometry == "flat" and k == 0)
 
 
 def launch_plan(

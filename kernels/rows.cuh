@@ -1,7 +1,9 @@
-// Row primitives of the CUDA kernels, shared by softmax.cu, gumbel.cu and
-// estimators.cu (twin of kernels/_rows.py): per-dtype constants and math, the
-// storage conversions of __half, the NaN-propagating maximum, the arg-max
-// order, the warp/block reductions, the mapping of threads to rows and a
+// Row primitives of the CUDA kernels, shared by softmax.cu, gumbel.cu,
+// estimators.cu, ranking.cu and concrete.cu (twin of kernels/_rows.py): per-dtype
+// constants and math, the storage conversions of __half, the NaN-propagating
+// maximum, the arg-max order, the warp/block reductions and scans (and the
+// loop condition and barrier of the warps that hold several rows), the
+// mapping of threads to rows and a
 // thread's share of its row, and the passes over a row built on them: its
 // load and NaN-propagating maximum, the sum of its terms (the exponentials),
 // its log-normaliser (log_softmax's, with the log1p precision of peaked rows),
@@ -143,6 +145,9 @@ __device__ __forceinline__ double shfl_xor(double v, int o) {
 __device__ __forceinline__ i64 shfl_xor(i64 v, int o) {
     return __shfl_xor_sync(0xffffffffu, v, o);
 }
+__device__ __forceinline__ int shfl_xor(int v, int o) {
+    return __shfl_xor_sync(0xffffffffu, v, o);
+}
 template <typename T>
 __device__ __forceinline__ ArgMax<T> shfl_xor(ArgMax<T> a, int o) {
     ArgMax<T> b;
@@ -167,6 +172,80 @@ __device__ __forceinline__ V row_reduce(V v, Op op, V identity, int lanes) {
         for (int o = WARP >> 1; o > 0; o >>= 1) v = op(v, shfl_xor(v, o));
     }
     return v;
+}
+
+// Exclusive scan over the threads of a row in rank order: returns
+// op(v_0, ..., v_{rank-1}) (REVERSE: op(v_{rank+1}, ..., v_last)), identity
+// for none, and sets total = op(v_0, ..., v_last), the same on every thread
+// of the row.  op must be associative; it is applied to its operands in rank
+// order, so it need not commute.  Within a warp, xor butterflies: at step o
+// each thread holds the total of its aligned group of o threads and combines
+// it with the neighbouring group's, which comes before or after its own by
+// bit o of its rank (no shfl_up/down, so the emulation's shuffle model and
+// row_reduce's suffice).  In block mode the warp totals meet in shared memory
+// and every thread folds them all, noting the fold of those before (after)
+// its own warp: at most GNP_ROW_BLOCK / WARP of them.  Every thread of the warp (lanes > 0) or of
+// the block (lanes == 0) must call it, as row_reduce.
+template <bool REVERSE, typename V, typename Op>
+__device__ __forceinline__ V row_scan(V v, Op op, V identity, int lanes, V& total) {
+    const int width = lanes > 0 ? lanes : WARP;
+    const int rank = static_cast<int>(threadIdx.x) % width;
+    V ex = identity;
+    for (int o = 1; o < width; o <<= 1) {
+        const V other = shfl_xor(v, o);
+        if (rank & o) {  // the other group comes first
+            if (!REVERSE) ex = op(other, ex);
+            v = op(other, v);
+        } else {
+            if (REVERSE) ex = op(ex, other);
+            v = op(v, other);
+        }
+    }
+    if (lanes == 0) {
+        __shared__ V part[WARP];
+        const int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
+        __syncthreads();  // the previous scan's reads are done
+        if (lane == 0) part[warp] = v;
+        __syncthreads();
+        // One fold over the warp totals, in rank order (REVERSE: from the
+        // last), that notes where this thread's warp begins.  Not unrolled:
+        // an unrolled fold of 16 totals kept several in flight, 60 registers
+        // more for the maps of plackett_luce_log_prob_bwd<double>.
+        const int warps = static_cast<int>(blockDim.x / WARP);
+        V side = identity, acc = identity;
+#pragma unroll 1
+        for (int i = 0; i < warps; ++i) {
+            const int w = REVERSE ? warps - 1 - i : i;
+            if (w == warp) side = acc;
+            acc = REVERSE ? op(part[w], acc) : op(acc, part[w]);
+        }
+        ex = REVERSE ? op(ex, side) : op(side, ex);
+        v = acc;
+    }
+    total = v;
+    return ex;
+}
+
+// Whether f holds on every row of the warp (lanes > 0) or block (lanes ==
+// 0), given an f that is the same on every thread of a row: the condition of
+// a loop whose body reduces over the row, which every thread of the warp must
+// run as often as the others when a warp holds several rows.
+__device__ __forceinline__ bool rows_all(bool f, int lanes) {
+    if (lanes == 0 || lanes == WARP) return f;
+    int v = f ? 1 : 0;
+    for (int o = lanes; o < WARP; o <<= 1) v &= shfl_xor(v, o);
+    return v != 0;
+}
+
+// A barrier among the threads of the warp (lanes > 0) or block (lanes == 0)
+// that share shared memory between rows: __syncwarp orders the shared-memory
+// accesses of the lanes of a warp as __syncthreads does those of a block.
+__device__ __forceinline__ void rows_sync(int lanes) {
+    if (lanes == 0) {
+        __syncthreads();
+    } else {
+        __syncwarp();
+    }
 }
 
 // Which rows (work items) this thread works on, and its place in the row.
@@ -206,8 +285,9 @@ __device__ __forceinline__ int slots(i64 units, int width) {
     return per < N ? static_cast<int>(per) : N;
 }
 
-// The noise_mode argument of gumbel_softmax_fwd: draw the noise from the key,
-// read it from the noise array, or add none (_ops.NOISE_*, same numbers).
+// The noise_mode argument of gumbel_softmax_fwd and log_gumbel_softmax_fwd:
+// draw the noise from the key, read it from the noise array, or add none
+// (_ops.NOISE_*, same numbers).
 constexpr int NOISE_DRAW = 0, NOISE_ARRAY = 1, NOISE_NONE = 2;
 
 // A thread's share of a row of kr elements (kr = 0 on an idle thread, which

@@ -45,6 +45,7 @@ def test_registry_covers_every_public_function():
             "logsumexp_backward", "gumbel", "gumbel_softmax", "gumbel_softmax_backward", "categorical"} <= names
     assert {"logistic", "bernoulli", "gumbel_sigmoid", "gumbel_sigmoid_backward", "hard_concrete",
             "hard_concrete_backward", "hard_concrete_l0", "hard_concrete_l0_backward"} <= names
+    assert {"plackett_luce_log_prob", "plackett_luce_log_prob_backward"} <= names
 
 
 def test_bad_option_is_a_clear_error():
@@ -177,3 +178,74 @@ def test_binary_family_runs_at_its_own_sizes():
     assert _bench.plan(["binary"], [(64, 16)]) == [("binary", (64, 16))]  # sizes given by hand
     assert all(r * k == 1 << 24 for r, k in _bench.BINARY_SIZES)
     assert all(r * k == 1 << 20 for r, k in _bench.BINARY_QUICK_SIZES)
+
+
+def _check_ranking_cases(found, shape=(64, 16)):
+    """Every implementation of every ranking case runs on the case's inputs:
+    the samplers give ``k`` distinct categories per row (the row loop on the
+    rows it times, its time scaled to the batch), the Plackett-Luce peers
+    agree with gumbel_np.  Returns the libraries seen."""
+    rows, k = shape
+    cases = {c.op: c for c in _bench.ranking_cases(shape, np, found)}
+    tops = [f"categorical replace=False k={s}" for s in (1, 8, 16)]
+    pls = [f"plackett_luce_log_prob{b} k={s}" for s in (1, 8) for b in ("", "_backward")]
+    assert set(cases) == {"categorical", "logsumexp", "logsumexp_backward", *tops, *pls}
+    peers = set()
+    for op, case in cases.items():
+        assert case.family == "ranking"
+        ours = _host(case.impls["gumbel_np"]())
+        for name, fn in case.impls.items():
+            peers.add(name.split()[0].split(".")[0])
+            got = _host(fn())
+            if op in tops:
+                s = int(op.rsplit("=", 1)[1])
+                sub = round(rows / case.scale.get(name, 1.0))
+                assert got.shape == (sub, s), (op, name)
+                assert ((got >= 0) & (got < k)).all(), (op, name)
+                assert all(len(set(r)) == s for r in got.tolist()), (op, name)
+            elif op != "categorical":
+                # The peers' textbook normaliser (the total less the mass
+                # chosen so far) cancels digits in float32.
+                np.testing.assert_allclose(got, ours, rtol=2e-3, atol=1e-3, err_msg=f"{op}: {name}")
+    choice = cases["categorical replace=False k=8"]
+    assert choice.scale == {"numpy (Generator.choice row loop, scaled)": 1.0}
+    return peers
+
+
+def test_ranking_family_cases_run_and_agree():
+    assert _check_ranking_cases({"numpy": np}) == {"gumbel_np", "numpy"}
+
+
+def test_ranking_family_row_loop_is_scaled():
+    # Generator.choice runs on CHOICE_ELEMENTS // K rows at most, and
+    # measure() scales its time to the whole batch.
+    (case,) = [c for c in _bench.ranking_cases((40, 4096), np, {"numpy": np})
+               if c.op == "categorical replace=False k=8"]
+    name = "numpy (Generator.choice row loop, scaled)"
+    assert case.scale == {name: 40 / (_bench.CHOICE_ELEMENTS // 4096)}
+    assert len(case.impls[name]()) == _bench.CHOICE_ELEMENTS // 4096
+    import time
+
+    nap = _bench.Case("ranking", "nap", (8, 4), 8, {"gumbel_np": lambda: time.sleep(0.002),
+                                                     "peer": lambda: time.sleep(0.002)}, scale={"peer": 10.0})
+    rows = {r.impl: r for r in _bench.measure(nap)}
+    assert 5 < rows["peer"].ms / rows["gumbel_np"].ms < 20
+
+
+def test_ranking_family_runs_at_its_own_sizes():
+    assert [s for f, s in _bench.plan(["ranking"], _bench.FULL_SIZES)] == _bench.RANKING_SIZES
+    assert [s for f, s in _bench.plan(["ranking"], _bench.QUICK_SIZES)] == _bench.RANKING_QUICK_SIZES
+    assert [s for f, s in _bench.plan(["ranking"], _bench.GPU_SIZES)] == _bench.GPU_SIZES
+    assert _bench.plan(["ranking"], [(64, 16)]) == [("ranking", (64, 16))]  # sizes given by hand
+    # After the families that share the standard sizes, before latency and binary.
+    fams = [f for f, s in _bench.plan(list(_bench.FAMILIES), _bench.QUICK_SIZES)]
+    assert fams.index("ranking") > max(i for i, f in enumerate(fams) if f in ("softmax", "estimators"))
+    assert fams[-1] == "binary"
+    assert set(_bench.RANKING_SIZES) <= set(_bench.FULL_SIZES)
+    assert set(_bench.RANKING_QUICK_SIZES) <= set(_bench.QUICK_SIZES)
+
+
+@pytest.mark.oracle
+def test_ranking_family_torch_peers_run_and_agree():
+    torch = oracle("torch", "pip install torch==2.13.0")
+    assert "torch" in _check_ranking_cases({"numpy": np, "torch": torch})

@@ -66,7 +66,7 @@ def test_import_is_light():
 
 
 def test_docstring_examples():
-    for name in ("gumbel_np._softmax", "gumbel_np._gumbel"):
+    for name in ("gumbel_np._softmax", "gumbel_np._gumbel", "gumbel_np._estimators", "gumbel_np._binary", "gumbel_np._ranking"):
         result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.attempted > 0 and result.failed == 0, name
 

@@ -20,7 +20,7 @@ import scipy.special as sp
 from helpers import GUMBEL_ROW_PATHS, SOFTMAX_ROW_PATHS, assert_close, at_one_and_two_threads, tol
 
 import gumbel_np as gnp
-from gumbel_np._cases import VARIANTS, calls, make
+from gumbel_np._cases import SAMPLES, VARIANTS, calls, make
 from gumbel_np._ops import OPS
 from gumbel_np._random import philox_key
 from gumbel_np.kernels._jit import PARALLEL_MIN_ELEMENTS
@@ -110,6 +110,78 @@ def _categorical(call, x):
     return idx if call.options.get("num_samples") else idx[:, 0]
 
 
+def _topk(call, x):
+    """The first ``k`` indices of the stable descending sort of ``x + G``."""
+    z = x + reference_noise(*x.shape, call.arrays[0].dtype, call.options["rng"])
+    return np.argsort(-z, axis=-1, kind="stable")[:, : call.options["num_samples"]]
+
+
+def _plackett_luce(x, idx):
+    """``sum_q x[i_q] - logsumexp(x over the rest)``, row by row, in float64."""
+    out = np.empty(len(x))
+    for r in range(len(x)):
+        rest = np.ones(x.shape[1], bool)
+        t = 0.0
+        for i in idx[r]:
+            t += x[r, i] - sp.logsumexp(x[r, rest])
+            rest[i] = False
+        out[r] = t
+    return out
+
+
+def _plackett_luce_backward(g, x, idx):
+    out = np.zeros(x.shape)
+    for r in range(len(x)):
+        rest = np.ones(x.shape[1], bool)
+        for i in idx[r]:
+            p = np.where(rest, sp.softmax(np.where(rest, x[r], -np.inf)), 0)
+            out[r] -= g[r] * p
+            out[r, i] += g[r]
+            rest[i] = False
+    return out
+
+
+def _exp_concrete(z, x, tau, simplex=False):
+    """The (Exp)Concrete log-density in float64 over the categories not masked."""
+    live = np.isfinite(x)
+    n = live.sum(-1)
+    zz = np.log(z) if simplex else z
+    u = np.where(live, x - tau * zz, -np.inf)
+    lp = sp.gammaln(n) + (n - 1) * np.log(tau) + np.where(live, u, 0).sum(-1) - n * sp.logsumexp(u, axis=-1)
+    return lp - np.where(live, zz, 0).sum(-1) if simplex else lp
+
+
+def _exp_concrete_backward(g, z, x, tau, simplex=False):
+    live = np.isfinite(x)
+    n = live.sum(-1, keepdims=True)
+    zz = np.log(z) if simplex else z
+    u = np.where(live, x - tau * zz, -np.inf)
+    v = np.where(live, 1 - n * sp.softmax(u, axis=-1), 0)
+    dz = -g[:, None] * tau * v
+    if simplex:
+        dz = np.where(live, (dz - g[:, None]) / z, 0)
+    return dz, g[:, None] * v
+
+
+def _binary_concrete_density(y, x, tau):
+    """``-inf`` (and a zero gradient) for a sample that saturated to 0 or 1."""
+    inside = (y > 0) & (y < 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.log(y) - np.log1p(-y)
+        a = x - tau * d
+        lp = np.log(tau) + a - 2 * np.logaddexp(0, a) - np.log(y) - np.log1p(-y)
+    return np.where(inside, lp, -np.inf)
+
+
+def _binary_concrete_backward(g, y, x, tau):
+    inside = (y > 0) & (y < 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.log(y) - np.log1p(-y)
+        t = 1 - 2 * sp.expit(x - tau * d)
+        dy = g * (2 * y - 1 - tau * t) / (y * (1 - y))
+    return np.where(inside, dy, 0), np.where(inside, g * t, 0)
+
+
 def _bernoulli(call, x):
     draws = call.options.get("num_samples") or 1
     dt = call.arrays[0].dtype
@@ -179,7 +251,19 @@ REFERENCES = {
         _softmax_of_noisy(c, x)
     ),
     "gumbel_softmax_backward": lambda c, g, y: y * (g - (g * y).sum(-1, keepdims=True)) / c.options["tau"],
-    "categorical": _categorical,
+    "categorical": lambda c, x: _topk(c, x) if c.options.get("replace") is False else _categorical(c, x),
+    "log_gumbel_softmax": lambda c, x: sp.log_softmax(
+        (x + reference_noise(*x.shape, c.arrays[0].dtype, c.options["rng"])) / c.options["tau"], axis=-1
+    ),
+    "log_gumbel_softmax_backward": lambda c, g, y: (g - np.exp(y) * g.sum(-1, keepdims=True)) / c.options["tau"],
+    "exp_concrete_log_prob": lambda c, z, x: _exp_concrete(z, x, c.options["tau"]),
+    "exp_concrete_log_prob_backward": lambda c, g, z, x: _exp_concrete_backward(g, z, x, c.options["tau"]),
+    "concrete_log_prob": lambda c, y, x: _exp_concrete(y, x, c.options["tau"], simplex=True),
+    "concrete_log_prob_backward": lambda c, g, y, x: _exp_concrete_backward(g, y, x, c.options["tau"], True),
+    "binary_concrete_log_prob": lambda c, y, x: _binary_concrete_density(y, x, c.options["tau"]),
+    "binary_concrete_log_prob_backward": lambda c, g, y, x: _binary_concrete_backward(g, y, x, c.options["tau"]),
+    "plackett_luce_log_prob": lambda c, x, idx: _plackett_luce(x, idx),
+    "plackett_luce_log_prob_backward": lambda c, g, x, idx: _plackett_luce_backward(g, x, idx),
     "categorical_log_prob": lambda c, x, idx: np.take_along_axis(sp.log_softmax(x, axis=-1), idx, -1),
     "categorical_log_prob_backward": lambda c, g, x, idx: _scatter(g, idx, x.shape[1])
     - g.sum(-1, keepdims=True) * _softmax64(x),
@@ -212,7 +296,33 @@ def _kl_scales(g, q, p):
     return np.abs(g)[:, None] * pq * size, np.abs(g)[:, None] * (pp + pq)
 
 
+def _concrete_scales(g, z, x, tau, simplex=False):
+    """The size of the terms of the (Exp)Concrete density and its gradients."""
+    live = np.isfinite(x)
+    n = live.sum(-1, keepdims=True)
+    zz = np.log(z) if simplex else z
+    u = np.where(live, x - tau * zz, -np.inf)
+    size = np.where(live, 1 + n * sp.softmax(u, axis=-1), 0)
+    dz = np.abs(g)[:, None] * tau * size
+    if simplex:
+        dz = np.where(live, (dz + np.abs(g)[:, None]) / z, 0)
+    return dz, np.abs(g)[:, None] * size
+
+
+def _concrete_forward_scale(z, x, tau, simplex=False):
+    live = np.isfinite(x)
+    n = live.sum(-1)
+    zz = np.log(z) if simplex else z
+    u = np.where(live, x - tau * zz, -np.inf)
+    terms = np.abs(np.where(live, u, 0)).sum(-1) + n * np.abs(sp.logsumexp(u, axis=-1)) + sp.gammaln(n)
+    return terms + (np.abs(np.where(live, zz, 0)).sum(-1) if simplex else 0)
+
+
 SCALES = {
+    "exp_concrete_log_prob": lambda c, z, x: _concrete_forward_scale(z, x, c.options["tau"]),
+    "concrete_log_prob": lambda c, y, x: _concrete_forward_scale(y, x, c.options["tau"], True),
+    "exp_concrete_log_prob_backward": lambda c, g, z, x: _concrete_scales(g, z, x, c.options["tau"]),
+    "concrete_log_prob_backward": lambda c, g, y, x: _concrete_scales(g, y, x, c.options["tau"], True),
     "categorical_kl_backward": lambda c, g, q, p: _kl_scales(g, q, p),
     "categorical_entropy_backward": lambda c, g, x: np.abs(g)[:, None] * _softmax64(x)
     * (np.abs(sp.log_softmax(x, axis=-1)) + _entropy(x)[:, None]),
@@ -247,8 +357,10 @@ def _near_tie(call, x, got, want):
     close = np.zeros(len(x), bool)
     for d in range(draws):
         z = x.astype(np.float64) + reference_noise(*x.shape, call.arrays[0].dtype, call.options["rng"], d)
-        top = np.sort(z, -1)[:, -2:]
-        close |= (top[:, 1] - top[:, 0]) < 1e-4 * np.maximum(1, np.abs(top[:, 1]))
+        # The top 2 (the top k + 1 without replacement, whose order counts).
+        ranked = call.options["num_samples"] if call.options.get("replace") is False else 1
+        top = np.sort(z, -1)[:, -(ranked + 1) :]
+        close |= (np.diff(top, axis=-1) < 1e-4 * np.maximum(1, np.abs(top[:, 1:]))).any(-1)
     return close
 
 
@@ -328,6 +440,8 @@ def test_backward_partner_is_the_gradient(name, k):
     h = 1e-6
     for i, g in zip(wrt, vjps):
         d = rng.standard_normal(arrays[i].shape)
+        if name in SAMPLES and fwd.arrays[i][1] == "data":
+            d *= np.abs(arrays[i])  # relative: a sample near 0 stays in the support
         plus = list(arrays)
         minus = list(arrays)
         plus[i], minus[i] = arrays[i] + h * d, arrays[i] - h * d
@@ -335,7 +449,7 @@ def test_backward_partner_is_the_gradient(name, k):
         assert abs(numeric - np.sum(g * d)) <= 1e-6 * max(1.0, abs(numeric)), (name, i)
     if "tau_grad" in bwd.options:
         tau = call.options["tau"]
-        _, dtau = getattr(gnp, bwd.name)(v, *saved, **opts, tau_grad=True)
+        *_, dtau = getattr(gnp, bwd.name)(v, *saved, **opts, tau_grad=True)
         numeric = (np.sum(v * f(*arrays, tau=tau + h)) - np.sum(v * f(*arrays, tau=tau - h))) / (2 * h)
         assert abs(numeric - float(dtau)) <= 1e-6 * max(1.0, abs(numeric))
 

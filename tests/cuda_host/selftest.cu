@@ -1,8 +1,8 @@
 // Probe kernels of the host emulation itself (shim.h), run by
 // tests/test_cuda_emulation.py: shuffle lane selection and operand
-// transport, barrier semantics, the built-in variables, the reports of
-// divergent synchronisation and invalid accesses, and the __half
-// conversions.
+// transport, barrier semantics (__syncthreads and __syncwarp), atomicOr,
+// the built-in variables, the reports of divergent synchronisation and
+// invalid accesses, and the __half conversions.
 
 #include "shim.h"
 
@@ -37,6 +37,31 @@ __global__ void barrier_probe(int* out, int with_barrier) {
     out[global_thread()] = s[(threadIdx.x + 37) % blockDim.x];
 }
 
+// out[t] = the value lane (lane + 7) % 32 of the same warp wrote to shared
+// memory, after __syncwarp when with_barrier.
+__global__ void warp_barrier_probe(int* out, int with_barrier) {
+    __shared__ int s[1024];
+    s[threadIdx.x] = static_cast<int>(3 * threadIdx.x + 1 + 7 * blockIdx.x);
+    if (with_barrier) __syncwarp();
+    const unsigned base = threadIdx.x - threadIdx.x % warpSize;
+    out[global_thread()] = s[base + (threadIdx.x % warpSize + 7) % warpSize];
+}
+
+// Each thread sets bit (thread % 32) of shared word (thread / 32) % 2 twice
+// with atomicOr: seen[t] = whether the second call returned it set; words
+// receives the two words of each block.
+__global__ void atomic_or_probe(unsigned* words, int* seen) {
+    __shared__ unsigned w[2];
+    if (threadIdx.x < 2) w[threadIdx.x] = 0u;
+    __syncthreads();
+    unsigned* word = &w[(threadIdx.x / warpSize) % 2];
+    const unsigned bit = 1u << (threadIdx.x % warpSize);
+    atomicOr(word, bit);
+    seen[global_thread()] = (atomicOr(word, bit) & bit) != 0u;
+    __syncthreads();
+    if (threadIdx.x < 2) words[2 * blockIdx.x + threadIdx.x] = w[threadIdx.x];
+}
+
 __global__ void indices(unsigned* out) {
     const unsigned t = global_thread();
     out[4 * t] = threadIdx.x;
@@ -47,6 +72,12 @@ __global__ void indices(unsigned* out) {
 
 __global__ void divergent_barrier(int* out) {
     if (threadIdx.x % 2) __syncthreads();
+    out[global_thread()] = 1;
+}
+
+__global__ void divergent_syncwarp(int* out) {
+    if (threadIdx.x % warpSize >= 16) return;
+    __syncwarp();
     out[global_thread()] = 1;
 }
 
@@ -77,9 +108,12 @@ GNP_PROBE(shuffle_wide,
            __half* oh),
           (d, i, h, od, oi, oh))
 GNP_PROBE(barrier_probe, (int* out, int with_barrier), (out, with_barrier))
+GNP_PROBE(warp_barrier_probe, (int* out, int with_barrier), (out, with_barrier))
+GNP_PROBE(atomic_or_probe, (unsigned* words, int* seen), (words, seen))
 GNP_PROBE(indices, (unsigned* out), (out))
 GNP_PROBE(divergent_barrier, (int* out), (out))
 GNP_PROBE(divergent_shuffle, (int* out), (out))
+GNP_PROBE(divergent_syncwarp, (int* out), (out))
 GNP_PROBE(one_past_the_end, (int* out), (out))
 GNP_PROBE(divide, (int* out, int d), (out, d))
 

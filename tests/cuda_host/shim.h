@@ -10,24 +10,29 @@
 //
 // * warps are taken in index order (or reversed); the lanes of a warp run one
 //   after another, each until it reaches a synchronisation point (a shuffle,
-//   __syncthreads or its return);
+//   __syncwarp, __syncthreads or its return);
 // * a shuffle completes when every lane named in its mask has reached it
 //   (the lanes must agree on mask, width and operand size; a lane named in
 //   the mask that has returned or waits at __syncthreads is reported as a
 //   divergent shuffle); the warp then runs on at once, as far as it can, so
 //   a warp gets as far ahead of the others as any barrier lets it;
+// * __syncwarp is a shuffle that moves nothing: it completes when every lane
+//   of its mask has reached it;
 // * __syncthreads completes when every thread of the block has reached it
 //   (a thread that has returned while others wait is reported as a divergent
 //   barrier).
 //
 // So a missing barrier shows deterministically: the first warp reads shared
 // memory before the later warps have written it, or overwrites it before they
-// have read it (the tests run each launch in both orders, so the warp a
-// result depends on is once the first and once the last).  Memory is sequentially consistent and values are exchanged
-// exactly; __shared__ variables are statics, which is correct because blocks
-// never overlap.  Invalid memory accesses (the test places every array just
-// before an inaccessible page), integer division by zero and stack overflow
-// end the launch with an error instead of the process.
+// have read it, and likewise the lanes of a warp without their __syncwarp
+// (the tests run each launch in both orders, so the warp or lane a result
+// depends on is once the first and once the last).  Memory is sequentially
+// consistent and values are exchanged exactly; __shared__ variables are
+// statics, which is correct because blocks never overlap; atomics are plain
+// read-modify-writes, which is correct because fibers switch only at
+// synchronisation points.  Invalid memory accesses (the test places every
+// array just before an inaccessible page), integer division by zero and stack
+// overflow end the launch with an error instead of the process.
 //
 // Device functions map to the host: the CUDA math functions to host libm.
 // Device libm (expf within 2 ulp, logf/log1pf/exp/log/log1p within 1 ulp in
@@ -287,9 +292,11 @@ static inline bool complete_shuffle(unsigned w) {
                 return false;
             }
         } else if (named) {
-            fail("block %u warp %u: lane %d %s while lane %d waits at a shuffle with mask %#x "
-                 "(a divergent shuffle)",
-                 L.block_idx.x, w, i, state_name(t.state), first, a.mask);
+            // Operand size 0: a __syncwarp (below).
+            const char* what = a.bytes == 0 ? "__syncwarp" : "shuffle";
+            fail("block %u warp %u: lane %d %s while lane %d waits at a %s with mask %#x "
+                 "(a divergent %s)",
+                 L.block_idx.x, w, i, state_name(t.state), first, what, a.mask, what);
             return false;
         }
     }
@@ -495,6 +502,18 @@ static inline void __syncthreads() {
     asm volatile("" ::: "memory");
 }
 
+// __syncwarp: a rendezvous of the lanes in its mask, scheduled as a shuffle
+// that moves nothing (operand size 0, so a lane that meets a real shuffle
+// there instead is reported as lanes meeting at different shuffles, and a
+// lane of the mask that has returned as a divergent __syncwarp).  Like
+// __syncthreads it orders the lanes' shared-memory accesses: none runs past
+// it before every lane of the mask has reached it.
+static inline void __syncwarp(unsigned mask = 0xffffffffu) {
+    asm volatile("" ::: "memory");
+    ::gnp_emu::shuffle_bits(mask, 0, 0, warpSize, 0);
+    asm volatile("" ::: "memory");
+}
+
 // The overloads of cuda_fp16.h and the CUDA runtime (__half below).
 #define GNP_EMU_SHFL_XOR(V)                                                                  \
     static inline V __shfl_xor_sync(unsigned mask, V var, int laneMask, int width = warpSize) { \
@@ -532,6 +551,13 @@ static inline long long __double_as_longlong(double x) {
     long long i;
     memcpy(&i, &x, sizeof i);
     return i;
+}
+// Atomics: fibers switch only at shuffles and barriers, so a plain
+// read-modify-write is atomic here.
+static inline unsigned int atomicOr(unsigned int* address, unsigned int val) {
+    const unsigned int old = *address;
+    *address = old | val;
+    return old;
 }
 static inline unsigned int __umulhi(unsigned int a, unsigned int b) {
     return static_cast<unsigned int>((static_cast<unsigned long long>(a) * b) >> 32);
