@@ -52,10 +52,6 @@ __device__ __forceinline__ T sigmoid_t(T s) {
     return s >= T(0) ? q : e * q;
 }
 
-__device__ __forceinline__ i64 binary_row_id(const i64* __restrict__ row_ids, i64 r) {
-    return row_ids != nullptr ? row_ids[r] : r;
-}
-
 // The element range of quad t of a (rows, k) array: row r, first element j0,
 // and the number of its elements (W, or fewer at the end of a row).
 struct Quad {
@@ -94,7 +90,7 @@ __global__ void GNP_BOUNDS logistic_fwd(S* __restrict__ out, gnp::i64 rows, gnp:
     const i64 total = rows * ((k + W - 1) / W);
     for (i64 t = flat_first(); t < total; t += flat_stride()) {
         const Quad q = quad_of<W>(t, k);
-        const Philox4 p = stream_block(k0, k1, binary_row_id(row_ids, q.r),
+        const Philox4 p = stream_block(k0, k1, row_id(row_ids, q.r),
                                        static_cast<u64>(q.j0 / W), draw + LOGISTIC_DOMAIN);
         S* o = out + q.r * k + q.j0;
 #pragma unroll
@@ -119,7 +115,7 @@ __global__ void GNP_BOUNDS bernoulli_fwd(const S* __restrict__ logits, bool* __r
     for (i64 t = flat_first(); t < total; t += flat_stride()) {
         const i64 d = t % nsamples;
         const Quad q = quad_of<W>(t / nsamples, k);
-        const Philox4 p = stream_block(k0, k1, binary_row_id(row_ids, q.r),
+        const Philox4 p = stream_block(k0, k1, row_id(row_ids, q.r),
                                        static_cast<u64>(q.j0 / W),
                                        static_cast<u32>(d) + LOGISTIC_DOMAIN);
         const S* x = logits + q.r * k + q.j0;
@@ -160,7 +156,7 @@ __global__ void GNP_BOUNDS binary_concrete_fwd(
         const Quad q = quad_of<W>(t, k);
         Philox4 p = {{0u, 0u, 0u, 0u}};
         if (noise_mode == NOISE_DRAW) {
-            p = stream_block(k0, k1, binary_row_id(row_ids, q.r), static_cast<u64>(q.j0 / W),
+            p = stream_block(k0, k1, row_id(row_ids, q.r), static_cast<u64>(q.j0 / W),
                              LOGISTIC_DOMAIN);
         }
         const i64 e0 = q.r * k + q.j0;

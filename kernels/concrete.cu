@@ -56,28 +56,6 @@ enum : int { SPACE_LOG = 0, SPACE_SIMPLEX = 1 };
 // gumbel.cu's QUADS (32 float32 or 16 float64 values).
 enum : int { CONCRETE_QUADS = 8 };
 
-// The noise of gumbel_softmax_fwd (gumbel.cu's row_id, mode_block and
-// mode_noise): the row's stream id, Philox block q of its draw-0 stream when
-// noise_mode is NOISE_DRAW, and element j's noise (word w of its block p).
-__device__ __forceinline__ i64 concrete_row_id(const i64* __restrict__ row_ids, i64 r) {
-    return row_ids != nullptr ? row_ids[r] : r;
-}
-
-__device__ __forceinline__ Philox4 concrete_block(int noise_mode, u32 k0, u32 k1, i64 rid, i64 q) {
-    Philox4 p = {{0u, 0u, 0u, 0u}};
-    if (noise_mode == NOISE_DRAW) p = stream_block(k0, k1, rid, static_cast<u64>(q), 0u);
-    return p;
-}
-
-template <typename S>
-__device__ __forceinline__ typename Storage<S>::T concrete_noise(int noise_mode, const Philox4& p, int w,
-                                                                 const S* nr, i64 j) {
-    typedef typename Storage<S>::T T;
-    return noise_mode == NOISE_DRAW    ? Noise<T>::gumbel(p, w)
-           : noise_mode == NOISE_ARRAY ? Storage<S>::load(nr[j])
-                                       : T(0);
-}
-
 // One category of a Concrete density: with the sample value v (z, or y for
 // SPACE_SIMPLEX) and the logit x, whether it is part of the distribution
 // (live: x != -inf), whether v is a NaN-free value outside the support (a
@@ -217,10 +195,10 @@ __global__ void GNP_BOUNDS log_gumbel_softmax_fwd(const S* __restrict__ logits, 
 
         // Pass 2: z = (logits - m) + noise, mz = max z (uncached z go to out
         // when SCRATCH).
-        const i64 rid = valid ? concrete_row_id(row_ids, r) : 0;
-        const auto block = [&](i64 q) { return concrete_block(noise_mode, k0, k1, rid, q); };
+        const i64 rid = valid ? row_id(row_ids, r) : 0;
+        const auto block = [&](i64 q) { return mode_block(noise_mode, k0, k1, rid, q); };
         const auto z_of = [&](T x, const Philox4& p, int w, i64 j) {
-            return (x - m) + concrete_noise<S>(noise_mode, p, w, nr, j);
+            return (x - m) + mode_noise<S>(noise_mode, p, w, nr, j);
         };
         const auto z_at = [&](const Philox4& p, int w, i64 j) { return z_of(St::load(lr[j]), p, w, j); };
         T mz = ninf;

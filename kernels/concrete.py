@@ -46,9 +46,9 @@ import math
 import numpy as np
 
 from ._jit import helper, part, row_kernel, select, wide_vectors
-from ._rows import NOISE_ARRAY, NOISE_DRAW, column_block, column_max, from_columns, row_max, row_sum, to_columns
+from ._rows import from_columns, row_max, row_sum
 from ._vmath import vexp, vexp_shifted, vlog
-from .gumbel import SHORT_ROW, gumbel_of, inverse_taus, perturbed_rows, philox_columns, tau_of, word_scratch
+from .gumbel import SHORT_ROW, perturbed_rows, scaled_columns, tau_of
 from .softmax import log_normalisers, nan_unless_finite
 
 SPACE_LOG, SPACE_SIMPLEX = 0, 1
@@ -62,48 +62,9 @@ SPACE_LOG, SPACE_SIMPLEX = 0, 1
 
 
 @part
-def _scaled_columns(r0, r1, x, w, k, k0, k1, row_ids, tau, noise_mode, noise):
-    """Short rows: ``w`` (the block, row order) = ``((x - max x) + G - max z)
-    * (1 / tau)`` computed in column order, as ``gumbel_softmax_fwd``'s
-    column path computes it."""
-    wide_vectors()
-    rows = r1 - r0
-    z, m = column_block(x, r0, r1, k)
-    f = np.empty(rows, x.dtype)
-    if noise_mode == NOISE_DRAW:
-        words = word_scratch(z, (k + 3) * rows)
-        philox_columns(words, k, r0, r1, k0, k1, np.uint64(0), row_ids)
-        for j in range(k):
-            c = z[j * rows : (j + 1) * rows]
-            wd = words[j * rows : (j + 1) * rows]
-            for r in range(rows):
-                c[r] = (c[r] - m[r]) + gumbel_of(wd[r])
-    elif noise_mode == NOISE_ARRAY:
-        nc = np.empty(rows * k, x.dtype)
-        to_columns(noise[r0 * k : r1 * k], nc, k, rows)
-        for j in range(k):
-            c = z[j * rows : (j + 1) * rows]
-            g = nc[j * rows : (j + 1) * rows]
-            for r in range(rows):
-                c[r] = (c[r] - m[r]) + g[r]
-    else:
-        for j in range(k):
-            c = z[j * rows : (j + 1) * rows]
-            for r in range(rows):
-                c[r] = c[r] - m[r]
-    column_max(z, k, rows, m)
-    inverse_taus(tau, r0, f)
-    for j in range(k):
-        c = z[j * rows : (j + 1) * rows]
-        for r in range(rows):
-            c[r] = (c[r] - m[r]) * f[r]
-    from_columns(z, w, k, rows)
-
-
-@part
 def _scaled_rows(r0, r1, x, w, k, k0, k1, row_ids, tau, noise_mode, noise):
-    """Rows of ``SHORT_ROW`` or more: ``w`` as :func:`_scaled_columns`, row by
-    row (``gumbel_softmax_fwd``'s long-row arithmetic)."""
+    """Rows of ``SHORT_ROW`` or more: ``w = ((x - max x) + G - max z) * (1 /
+    tau)``, row by row (``gumbel_softmax_fwd``'s long-row arithmetic)."""
     wide_vectors()
     mz = np.empty(r1 - r0, x.dtype)
     perturbed_rows(r0, r1, x, w, mz, k, k0, k1, row_ids, noise_mode, noise)
@@ -122,8 +83,9 @@ def log_gumbel_softmax_fwd(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mode, 
     wide_vectors()
     rows = r1 - r0
     w = np.empty(rows * k, x.dtype)
-    if k < SHORT_ROW:
-        _scaled_columns(r0, r1, x, w, k, k0, k1, row_ids, tau, noise_mode, noise)
+    if k < SHORT_ROW:  # gumbel_softmax_fwd's column-order start
+        z, _ = scaled_columns(r0, r1, x, k, k0, k1, row_ids, tau, noise_mode, noise)
+        from_columns(z, w, k, rows)
     else:
         _scaled_rows(r0, r1, x, w, k, k0, k1, row_ids, tau, noise_mode, noise)
     mls = np.empty(2 * rows, x.dtype)

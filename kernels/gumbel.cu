@@ -43,32 +43,9 @@ namespace gnp {
 // values).
 enum : int { QUADS = 8 };
 
-__device__ __forceinline__ i64 row_id(const i64* __restrict__ row_ids, i64 r) {
-    return row_ids != nullptr ? row_ids[r] : r;
-}
-
 template <typename T>
 __device__ __forceinline__ bool is_finite(T x) {
     return x - x == T(0);
-}
-
-// Philox block q of a row's draw-0 stream when noise_mode is NOISE_DRAW
-// (otherwise no noise is drawn and the block is unused).
-__device__ __forceinline__ Philox4 mode_block(int noise_mode, u32 k0, u32 k1, i64 rid, i64 q) {
-    Philox4 p = {{0u, 0u, 0u, 0u}};
-    if (noise_mode == NOISE_DRAW) p = stream_block(k0, k1, rid, static_cast<u64>(q), 0u);
-    return p;
-}
-
-// The noise of element j (word w of its block p) of a Gumbel-Softmax row:
-// drawn, read from nr or none, by noise_mode.
-template <typename S>
-__device__ __forceinline__ typename Storage<S>::T mode_noise(int noise_mode, const Philox4& p,
-                                                             int w, const S* nr, i64 j) {
-    typedef typename Storage<S>::T T;
-    return noise_mode == NOISE_DRAW    ? Noise<T>::gumbel(p, w)
-           : noise_mode == NOISE_ARRAY ? Storage<S>::load(nr[j])
-                                       : T(0);
 }
 
 }  // namespace gnp

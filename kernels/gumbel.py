@@ -276,16 +276,17 @@ def gumbel_softmax_fwd(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mode, nois
 
 
 @part
-def _gumbel_softmax_columns(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mode, noise, out_soft, hard):
-    """The short-row path of :func:`gumbel_softmax_fwd`: the same arithmetic in
-    column order (see :data:`~.softmax.COLUMN_ROW`); the Philox words come in
-    column order already, so the noise is added as it is made."""
+def scaled_columns(r0, r1, x, k, k0, k1, row_ids, tau, noise_mode, noise):
+    """``(z, m)``: rows ``r0 <= r < r1`` in column order as ``((x - max x) +
+    G - max) * (1 / tau)`` (``noise_mode`` as in :func:`gumbel_softmax_fwd`),
+    and scratch of one value per row.  The column-order start of
+    ``gumbel_softmax_fwd`` and of ``concrete.log_gumbel_softmax_fwd``; the
+    Philox words come in column order already, so the noise is added as it
+    is made."""
     wide_vectors()
     rows = r1 - r0
     z, m = column_block(x, r0, r1, k)
     f = np.empty(rows, x.dtype)
-    s = np.empty(rows, x.dtype)
-    one = x.dtype.type(1)
     if noise_mode == NOISE_DRAW:
         words = word_scratch(z, (k + 3) * rows)
         philox_columns(words, k, r0, r1, k0, k1, np.uint64(0), row_ids)
@@ -310,6 +311,18 @@ def _gumbel_softmax_columns(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mode,
         c = z[j * rows : (j + 1) * rows]
         for r in range(rows):
             c[r] = (c[r] - m[r]) * f[r]
+    return z, m
+
+
+@part
+def _gumbel_softmax_columns(r0, r1, x, out, k, k0, k1, row_ids, tau, noise_mode, noise, out_soft, hard):
+    """The short-row path of :func:`gumbel_softmax_fwd`: the same arithmetic in
+    column order (see :data:`~.softmax.COLUMN_ROW`)."""
+    wide_vectors()
+    rows = r1 - r0
+    z, m = scaled_columns(r0, r1, x, k, k0, k1, row_ids, tau, noise_mode, noise)
+    s = np.empty(rows, x.dtype)
+    one = x.dtype.type(1)
     for r in range(rows):
         m[r] = x.dtype.type(0)
         s[r] = one

@@ -92,10 +92,6 @@ namespace gnp {
 enum : int { TOPK_QUADS = 4, TOPK_LIST = 4, PL_FWD_CHUNK = 4, PL_BWD_CHUNK = 2, MARK_WORDS = 2048 };
 enum : int { RANK_BAD = 1, RANK_IMPOSSIBLE = 2, RANK_REPEAT = 4 };
 
-__device__ __forceinline__ i64 ranked_row_id(const i64* __restrict__ row_ids, i64 r) {
-    return row_ids != nullptr ? row_ids[r] : r;
-}
-
 // Whether (v, i) comes before (w, j) among the samples: the larger value,
 // then the lower index.
 template <typename T, typename I>
@@ -429,7 +425,7 @@ __global__ void GNP_BOUNDS categorical_topk_fwd(const S* __restrict__ logits, gn
         if (valid && !ok) {
             for (i64 s = g.rank; s < nsamples; s += g.width) outr[s] = -1;
         }
-        const i64 rid = valid ? ranked_row_id(row_ids, r) : 0;
+        const i64 rid = valid ? row_id(row_ids, r) : 0;
         const auto block = [&](i64 q) { return stream_block(k0, k1, rid, static_cast<u64>(q), 0u); };
         // z replaces the cached logits; bit i of `masked`: slot i held -inf
         // (a masked category, or the padding past the row).

@@ -62,7 +62,8 @@ sorted buffer rather than a partition and a sort.  Measured (float32, one
 thread, the block functions alone): at K = 1024 the buffer takes 6.5, 12.6,
 21.5, 43.8 and 95.4 ms for 2048 rows at s = 8, 32, 64, 128 and 256, the
 partition 26.8, 29.3, 33.3, 41.8 and 61.0 (the crossover near 128); at K =
-50257 the buffer wins up to 256 at least (7.8 against 18.8 ms for 32 rows)."""
+50257 the buffer wins up to 256 at least (7.8 against 18.8 ms for 32 rows).
+``bench/topk_paths.py`` times both paths in interleaved pairs."""
 
 
 # --------------------------------------------------------------------------
@@ -195,7 +196,10 @@ def _top_of_row(xr, z, bv, bi):
 def _overflowed_last(xr, z, bi, n):
     """Fill a buffer holding ``n`` of the finite ``z`` with the categories
     whose shifted value overflowed (``z = -inf``, ``x`` not), in index order;
-    returns the new count."""
+    returns the new count (the row is not read when the buffer is full, as
+    it almost always is)."""
+    if n == bi.size:
+        return n
     for j in range(z.size):
         if n < bi.size and z[j] == -np.inf and xr[j] != -np.inf:
             bi[n] = j

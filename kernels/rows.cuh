@@ -290,6 +290,30 @@ __device__ __forceinline__ int slots(i64 units, int width) {
 // (_ops.NOISE_*, same numbers).
 constexpr int NOISE_DRAW = 0, NOISE_ARRAY = 1, NOISE_NONE = 2;
 
+// The stream id of row r: row_ids[r], or r when there are none.
+__device__ __forceinline__ i64 row_id(const i64* __restrict__ row_ids, i64 r) {
+    return row_ids != nullptr ? row_ids[r] : r;
+}
+
+// Philox block q of a row's draw-0 stream when noise_mode is NOISE_DRAW
+// (otherwise no noise is drawn and the block is unused).
+__device__ __forceinline__ Philox4 mode_block(int noise_mode, u32 k0, u32 k1, i64 rid, i64 q) {
+    Philox4 p = {{0u, 0u, 0u, 0u}};
+    if (noise_mode == NOISE_DRAW) p = stream_block(k0, k1, rid, static_cast<u64>(q), 0u);
+    return p;
+}
+
+// The noise of element j (word w of its block p) of a Gumbel-Softmax row:
+// drawn, read from nr or none, by noise_mode.
+template <typename S>
+__device__ __forceinline__ typename Storage<S>::T mode_noise(int noise_mode, const Philox4& p,
+                                                             int w, const S* nr, i64 j) {
+    typedef typename Storage<S>::T T;
+    return noise_mode == NOISE_DRAW    ? Noise<T>::gumbel(p, w)
+           : noise_mode == NOISE_ARRAY ? Storage<S>::load(nr[j])
+                                       : T(0);
+}
+
 // A thread's share of a row of kr elements (kr = 0 on an idle thread, which
 // still joins the reductions), in units of U consecutive elements: single
 // elements in the softmax family, Philox blocks (Noise<T>::W elements) in the

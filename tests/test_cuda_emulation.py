@@ -1856,12 +1856,6 @@ def case_binary_concrete_log_prob_bwd(emu: Emulator, dtype: np.dtype, k: int) ->
             dt = gnp.binary_concrete_log_prob_backward(
                 gc, yc, xc, tau=np.full(y.shape, t, ct), tau_grad=True
             )[2]
-        # The gradients are 0 outside (0, 1), as the forward is -inf there
-        # whatever the logit (NaN stays NaN); the CPU kernel's dL/dlogits is
-        # 0 * (1 - 2 sigmoid(a)) there, NaN where a is (y outside [0, 1], or
-        # a NaN logit).
-        with np.errstate(invalid="ignore"):
-            dx = np.where(((yc > 0) & (yc < 1)) | np.isnan(yc), dx, 0.0)
         with np.errstate(all="ignore"):
             y64, x64 = yc.astype(np.float64), xc.astype(np.float64)
             ag = np.abs(gc.astype(np.float64))
