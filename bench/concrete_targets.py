@@ -31,19 +31,12 @@ concrete-targets:start -->`` and ``<!-- concrete-targets:end -->``);
 
 from __future__ import annotations
 
-import argparse
-import pathlib
-import re
-
 import numpy as np
-from estimator_targets import PAIRS
-from topk_targets import met, paired
+from topk_targets import table_lines, targets_main, torch_or_none
 
 import gumbel_np as gnp
 from gumbel_np import _bench
 
-README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
-START, END = "<!-- concrete-targets:start -->", "<!-- concrete-targets:end -->"
 SIZES = [(4096, 1024), (32768, 128), (1_000_000, 10)]
 QUICK_SIZES = [(256, 1024), (2048, 128), (50_000, 10)]
 TAU = 0.5
@@ -111,49 +104,11 @@ def rows_of(shape, torch):
     ]
     if torch is not None:
         pairs += _torch_pairs(torch, x, z, y, yb, k)
-    lines = []
-    for name, a, b, target in pairs:
-        med, lo, hi, ta, tb = paired(a, b)
-        lines.append(
-            f"| {shape[0]}x{k} | {name} | {ta * 1e3:.3g} | {tb * 1e3:.3g} | {med:.2f} ({lo:.2f}-{hi:.2f}) | "
-            f"{target} | {met(med, target)} |"
-        )
-        print(lines[-1], flush=True)
-    return lines
+    return table_lines(shape, pairs)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--readme", action="store_true", help="also write the table into the README")
-    p.add_argument("--quick", action="store_true", help="small sizes (a smoke run; no --readme)")
-    args = p.parse_args(argv)
-    if args.quick and args.readme:
-        p.error("--readme takes the full sizes")
-    threads = _bench.set_threads(2)
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:
-        torch = None
-    head = [
-        f"float32, {threads} threads for every library, tau = {TAU}, median ratio a / b over {PAIRS} "
-        "interleaved pairs (quartiles); a ms, b ms: medians per call"
-        + ("" if torch is not None else "; PyTorch not installed"),
-        "",
-        "| size | ratio a / b | a ms | b ms | median (quartiles) | target | met |",
-        "|---|---|---:|---:|---:|---|---|",
-    ]
-    print("\n".join(head), flush=True)
-    lines = list(head)
-    for shape in QUICK_SIZES if args.quick else SIZES:
-        lines += rows_of(shape, torch)
-    if args.readme:
-        block = START + "\n" + "\n".join(lines) + "\n" + END
-        readme = README.read_text()
-        if START not in readme or END not in readme:
-            raise SystemExit(f"concrete_targets: the README has no {START} ... {END} block")
-        README.write_text(re.sub(re.escape(START) + ".*?" + re.escape(END), lambda m: block, readme, flags=re.S))
+    targets_main(argv, __doc__, "concrete-targets", SIZES, QUICK_SIZES, rows_of, setup=torch_or_none, note=f"tau = {TAU}, ")
 
 
 if __name__ == "__main__":

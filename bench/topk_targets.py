@@ -53,7 +53,6 @@ from estimator_targets import MIN_TIME, PAIRS
 from gumbel_np import _bench
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
-START, END = "<!-- topk-targets:start -->", "<!-- topk-targets:end -->"
 CHOICE = "numpy (Generator.choice row loop, scaled)"
 PEERS = {
     "torch.multinomial": ">= 10",
@@ -117,11 +116,16 @@ def pairs_of(shape, found):
     return pairs
 
 
-def rows_of(shape, found):
+def table_lines(shape, pairs):
+    """The table rows of ``pairs``, each ``(name, a, b, target)`` or ``(name,
+    a, b, scale of a, target)``, timed by :func:`paired` (each printed as it
+    is measured)."""
     lines = []
     size = f"{shape[0]}x{shape[1]}"
     with np.errstate(divide="ignore"):
-        for name, a, b, scale, target in pairs_of(shape, found):
+        for pair in pairs:
+            name, a, b, *scale, target = pair
+            scale = scale[0] if scale else 1.0
             med, lo, hi, ta, tb = paired(a, b)
             med, lo, hi, ta = med * scale, lo * scale, hi * scale, ta * scale
             lines.append(
@@ -132,32 +136,61 @@ def rows_of(shape, found):
     return lines
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def torch_or_none(threads):
+    """PyTorch at ``threads`` threads, or None where it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    return torch
+
+
+def targets_main(argv, doc, block, sizes, quick_sizes, rows_of, setup=lambda threads: None, note=""):
+    """The command line of a targets script: its table at ``sizes`` (or
+    ``quick_sizes`` with ``--quick``), printed and with ``--readme`` written
+    into the README between ``<!-- block:start -->`` and ``<!-- block:end
+    -->``.  ``setup(threads)`` returns what ``rows_of(shape, found)`` takes
+    as ``found``; ``note`` ends the header line."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--readme", action="store_true", help="also write the table into the README")
-    p.add_argument("--quick", action="store_true", help="the quick sizes (a smoke run; no --readme)")
+    p.add_argument("--quick", action="store_true", help="small sizes (a smoke run; no --readme)")
     args = p.parse_args(argv)
     if args.quick and args.readme:
         p.error("--readme takes the full sizes")
     threads = _bench.set_threads(2)
-    found = _bench.peers()
+    found = setup(threads)
     head = [
-        f"float32, {threads} threads for every library, median ratio a / b over {PAIRS} interleaved pairs "
-        "(quartiles); a ms, b ms: medians per call",
+        f"float32, {threads} threads for every library, {note}median ratio a / b over {PAIRS} interleaved "
+        "pairs (quartiles); a ms, b ms: medians per call",
         "",
         "| size | ratio a / b | a ms | b ms | median (quartiles) | target | met |",
         "|---|---|---:|---:|---:|---|---|",
     ]
     print("\n".join(head), flush=True)
     lines = list(head)
-    for shape in _bench.RANKING_QUICK_SIZES if args.quick else _bench.RANKING_SIZES:
+    for shape in quick_sizes if args.quick else sizes:
         lines += rows_of(shape, found)
     if args.readme:
-        block = START + "\n" + "\n".join(lines) + "\n" + END
-        readme = README.read_text()
-        if START not in readme or END not in readme:
-            raise SystemExit(f"topk_targets: the README has no {START} ... {END} block")
-        README.write_text(re.sub(re.escape(START) + ".*?" + re.escape(END), lambda m: block, readme, flags=re.S))
+        write_readme(block, "\n".join(lines))
+
+
+def write_readme(block, text):
+    """Put ``text`` into the README between ``<!-- block:start -->`` and
+    ``<!-- block:end -->`` (which must be there)."""
+    start, end = f"<!-- {block}:start -->", f"<!-- {block}:end -->"
+    text = start + "\n" + text + "\n" + end
+    readme = README.read_text()
+    if start not in readme or end not in readme:
+        raise SystemExit(f"{block}: the README has no {start} ... {end} block")
+    README.write_text(re.sub(re.escape(start) + ".*?" + re.escape(end), lambda m: text, readme, flags=re.S))
+
+
+def main(argv=None):
+    targets_main(
+        argv, __doc__, "topk-targets", _bench.RANKING_SIZES, _bench.RANKING_QUICK_SIZES,
+        lambda shape, found: table_lines(shape, pairs_of(shape, found)), setup=lambda threads: _bench.peers(),
+    )
 
 
 if __name__ == "__main__":

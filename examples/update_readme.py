@@ -1,7 +1,8 @@
 """Run the figure, VAE, estimator-variance and L0-regression examples at their
 default settings and paste their results tables into the README: the VAE's
-between ``<!-- vae:start -->`` and ``<!-- vae:end -->``, the estimators' bias
-and variance (with its figure) between ``<!-- variance:start -->`` and
+between ``<!-- vae:start -->`` and ``<!-- vae:end -->``, the estimators' bias,
+variance and mean squared error on its two problems, with the lowest MSE at
+each temperature (and its figure), between ``<!-- variance:start -->`` and
 ``<!-- variance:end -->``, the L0 regression's support recovery against the
 Lasso (with its figure) between ``<!-- l0:start -->`` and ``<!-- l0:end -->``;
 the figures are the PNG files the examples write.
@@ -31,7 +32,7 @@ EXAMPLES = {
 # README block -> (the Markdown file its example writes, a figure shown inside the block).
 BLOCKS = {
     "vae": ("categorical_vae_results.md", None),
-    "variance": ("estimator_variance.md", ("Bias and variance of the gradient estimators",
+    "variance": ("estimator_variance.md", ("Bias, variance and MSE of the gradient estimators",
                                            "examples/estimator_variance.png")),
     "l0": ("l0_regression.md", ("L0 regression with hard-concrete gates",
                                 "examples/l0_regression.png")),

@@ -31,6 +31,7 @@ from ._binary import (  # noqa: F401
     hard_concrete_l0_backward,
     logistic,
 )
+from ._conditional import conditional_gumbel, gumbel_rao_backward, reinmax_backward  # noqa: F401
 from ._concrete import (  # noqa: F401
     binary_concrete_log_prob,
     binary_concrete_log_prob_backward,
@@ -71,7 +72,8 @@ STREAM_VERSION = 1
 
 Each kind of noise is a stream domain: the counter's draw word is ``draw +
 (domain << 28)``, with domain 0 the Gumbel noise (the mapping of the first
-release, unchanged) and domain 1 the logistic noise, so that one key gives
+release, unchanged), domain 1 the logistic noise and domain 2 the uniforms
+of the conditional Gumbel samples, so that one key gives
 independent noise of each kind; draw indices lie below ``2**28``.  Golden
 values of every domain in the tests lock it; a change is a breaking change
 announced in the changelog.

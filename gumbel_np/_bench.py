@@ -130,6 +130,50 @@ def torch_of(torch: Any, a: Any) -> Any:
     return torch.from_numpy(a) if isinstance(a, np.ndarray) else torch.from_dlpack(a)
 
 
+def torch_conditional_gumbel(torch: Any, logits: Any, onehot: Any, k: int) -> Any:
+    """The conditional Gumbel sampler of Paulus et al.'s reference code,
+    ported as published: ``k`` samples as a ``(k, rows, K)`` tensor of noise
+    (``exp(logits)`` summed unshifted, as there)."""
+    with torch.no_grad():
+        e = torch.distributions.exponential.Exponential(rate=torch.ones_like(logits)).sample([k])
+        ei = (onehot * e).sum(dim=-1, keepdim=True)
+        z = logits.exp().sum(dim=-1, keepdim=True)
+        adjusted = onehot * (-torch.log(ei) + torch.log(z)) + (1 - onehot) * -torch.log(
+            e / torch.exp(logits) + ei / z
+        )
+        return adjusted - logits
+
+
+def torch_gumbel_rao(torch: Any, logits: Any, onehot: Any, grad: Any, tau: float, k: int) -> Callable[[], Any]:
+    """The reference's Gumbel-Rao gradient with respect to the logits (the
+    sample given): the surrogate ``softmax((logits + noise) / tau).mean(0)``
+    differentiated by autograd."""
+
+    def run():
+        a = logits.detach().requires_grad_(True)
+        noise = torch_conditional_gumbel(torch, a.detach(), onehot, k)
+        return torch.autograd.grad(torch.softmax((a + noise) / tau, dim=-1).mean(0), a, grad)
+
+    return run
+
+
+def torch_reinmax_backward(torch: Any, logits: Any, onehot: Any, grad: Any, tau: float) -> Callable[[], Any]:
+    """Liu et al.'s ``ReinMaxCore.backward``, ported as published, with no
+    gradient at the soft output."""
+
+    def run():
+        y_soft = logits.softmax(dim=-1)
+        shifted = 0.5 * ((logits / tau).softmax(dim=-1) + onehot)
+        g1 = (2 * grad) * shifted
+        g1 = g1 - shifted * g1.sum(dim=-1, keepdim=True)
+        g0 = (-0.5 * grad) * y_soft
+        g0 = g0 - y_soft * g0.sum(dim=-1, keepdim=True)
+        out = g0 + g1
+        return out - out.mean(dim=-1, keepdim=True)
+
+    return run
+
+
 def gpu_skip_reason() -> str | None:
     """Why the GPU backend cannot be benchmarked here, or None."""
     cupy = optional("cupy")
@@ -338,7 +382,9 @@ def gumbel_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = None
 def estimator_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = None) -> list[Case]:
     """The score-function estimator (S = 1 and 4 samples per row), the
     log-probability, entropy and KL divergence with their backward passes
-    (PyTorch's through autograd), and in the same run the
+    (PyTorch's through autograd), the conditional Gumbel sample, Gumbel-Rao
+    (S = 1 and 10) and ReinMax (against ports of their authors' PyTorch
+    code), and in the same run the
     kernels they are measured against (``softmax`` with ``out=`` for
     ``reinforce``, ``logsumexp`` for ``categorical_log_prob``)."""
     found = peers() if found is None else found
@@ -355,6 +401,10 @@ def estimator_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = N
         ("categorical_log_prob_backward", "categorical_log_prob_backward", {"draws": 1}),
         ("categorical_entropy_backward", "categorical_entropy_backward", {}),
         ("categorical_kl_backward", "categorical_kl_backward", {}),
+        ("conditional_gumbel", "conditional_gumbel", {}),
+        ("gumbel_rao_backward S=1", "gumbel_rao_backward", {"num_samples": 1}),
+        ("gumbel_rao_backward S=10", "gumbel_rao_backward", {"num_samples": 10}),
+        ("reinmax_backward", "reinmax_backward", {}),
     ):
         cases.append(_ours("estimators", op, name, shape, xp, **extra)[0])
     by_op = {c.op: c.impls for c in cases}
@@ -409,6 +459,18 @@ def estimator_cases(shape: tuple[int, int], xp: Any = np, found: dict | None = N
         by_op["categorical_kl_backward"]["torch (autograd)"] = lambda: torch.autograd.grad(
             kl, (aq, ap), tg_kl, retain_graph=True
         )
+        # The reference codes of Gumbel-Rao and ReinMax, ported (the sample given).
+        xc, ic = calls["conditional_gumbel"].arrays
+        g_r, _, _ = calls["gumbel_rao_backward S=1"].arrays
+        tau = calls["gumbel_rao_backward S=1"].options["tau"]
+        onehot = torch.nn.functional.one_hot(torch_of(torch, ic), shape[1]).to(torch_of(torch, xc).dtype)
+        txc, tg_r = torch_of(torch, xc), torch_of(torch, g_r)
+        by_op["conditional_gumbel"]["torch (reference port)"] = lambda: torch_conditional_gumbel(torch, txc, onehot, 1)
+        for s in (1, 10):
+            by_op[f"gumbel_rao_backward S={s}"]["torch (reference port)"] = torch_gumbel_rao(
+                torch, txc, onehot, tg_r, tau, s
+            )
+        by_op["reinmax_backward"]["torch (reference port)"] = torch_reinmax_backward(torch, txc, onehot, tg_r, tau)
     if xp is not np:
         return cases
 

@@ -7,7 +7,7 @@ the output of its forward; ``pair``: other random logits; ``index``:
 :data:`DRAWS` samples per row of ``categorical`` of the logits; ``values``
 and ``grad_index``: random numbers of the index's shape; ``grad``: a random
 gradient of the data's shape; ``grad_batch``: one of the forward output's
-per-row shape) and its options
+per-row shape; ``choice``: the single draw of ``categorical``) and its options
 (:data:`OPTIONS`).  The tests run every call against its reference,
 gradient check, ``out=`` and invariance checks; the benchmarks time the same
 calls against their peers.
@@ -34,6 +34,8 @@ VARIANTS: dict[str, tuple[dict[str, Any], ...]] = {
     "categorical": ({}, {"num_samples": 3}, {"num_samples": 3, "replace": False}),
     "reinforce": ({}, {"baseline": "loo"}, {"baseline": 0.25}),
     "bernoulli": ({}, {"num_samples": 3}),
+    "conditional_gumbel": ({}, {"num_samples": 3}),
+    "gumbel_rao_backward": ({"num_samples": 1}, {}),
     "gumbel_sigmoid": ({}, {"hard": True}),
 }
 """Calls beyond the defaults: each dict is one call's extra options."""
@@ -137,6 +139,8 @@ def make(
     index = None
     if roles & {"index", "values", "grad_index"}:
         index = gnp.categorical(x, axis=axis, num_samples=draws, rng=OPTIONS["rng"])
+    if "choice" in roles:  # one category per row: the single draw
+        index = gnp.categorical(x, axis=axis, rng=OPTIONS["rng"])
     if "ranking" in roles:  # distinct categories, in the order drawn
         k = min(draws, shape[axis])
         index = gnp.categorical(x, axis=axis, num_samples=k, replace=False, rng=OPTIONS["rng"])
@@ -160,7 +164,7 @@ def make(
                 arrays.append(y[1] if public == "y_soft" else y)
         elif role == "pair":
             arrays.append(pair)
-        elif role in ("index", "ranking"):
+        elif role in ("index", "ranking", "choice"):
             arrays.append(index)
         elif role in ("values", "grad_index"):
             arrays.append(xp.asarray(rng.standard_normal(index.shape).astype(dtype)))

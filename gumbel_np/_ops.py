@@ -88,6 +88,10 @@ LOGISTIC_DOMAIN = 1
 """The stream domain of the logistic noise (the Gumbel noise is domain 0):
 the counter's draw word is ``draw + (domain << 28)`` (``kernels/philox.py``)."""
 
+CONDITIONAL_DOMAIN = 2
+"""The stream domain of the uniforms of the conditional Gumbel samples
+(``conditional_gumbel``, ``gumbel_rao_backward``)."""
+
 
 @dataclass(frozen=True)
 class Param:
@@ -132,6 +136,8 @@ PARAMS: dict[str, Param] = {
     "per_item": Param("i64"),
     "tau_stride": Param("i64"),
     "index": Param("const i64*", "RN"),
+    "choice": Param("const i64*", "R"),
+    "draws": Param("S*", "RKN"),
     "weights": Param("const S*", "RN"),
     "baseline": Param("const S*", "RN", optional=True),
     "out_samples": Param("S*", "RN"),
@@ -263,6 +269,13 @@ KERNELS: dict[str, Kernel] = {
                 "logits index out_rows status rows k nsamples lanes"),
         _kernel("plackett_luce_log_prob_bwd", "ranking", "g_rows logits out k nsamples index status",
                 "g_rows logits index out status rows k nsamples lanes"),
+        _kernel("conditional_gumbel_fwd", "conditional", "logits choice draws k nsamples k0 k1 row_ids status",
+                "logits choice draws status rows k nsamples k0 k1 row_ids lanes", work="k*nsamples"),
+        _kernel("gumbel_rao_bwd", "conditional", "g logits choice out k nsamples k0 k1 row_ids tau status",
+                "g logits choice tau tau_stride out status rows k nsamples k0 k1 row_ids lanes",
+                work="k*nsamples"),
+        _kernel("reinmax_bwd", "conditional", "g logits choice out k tau status",
+                "g logits choice tau tau_stride out status rows k lanes"),
     )
 }
 """Every kernel, by name."""
@@ -284,13 +297,15 @@ class Op:
     forward output's per-row shape, or ``"grad_index"``, of the index's
     shape; ``"index"``: integer category indices, the batch shape plus any
     trailing sample axes; ``"ranking"``: the batch shape plus one axis of
-    categories in the order drawn; ``"values"``: one value per index, converted to
+    categories in the order drawn; ``"choice"``: one category per row, of
+    the batch shape exactly; ``"values"``: one value per index, converted to
     the data's dtype).  ``options``: its keyword-only options besides
     ``axis`` and ``out``.  ``result``: ``"rows"`` (the data's shape; with a
     second output where the kernel has ``out_p``), ``"batch"`` (one value per
     row), ``"per_index"`` (one value per index), ``"samples"`` (int64
     indices), ``"bits"`` (bools of the data's shape, plus a sample axis
-    with ``num_samples``) or ``"noise"`` (of a requested shape).
+    with ``num_samples``), ``"draws"`` (the data's shape and dtype, plus a
+    sample axis with ``num_samples``) or ``"noise"`` (of a requested shape).
     ``elementwise``: a function of each element alone (the binary family),
     whose ``tau`` broadcasts to the data's shape rather than to the batch
     shape; its ``axis`` still indexes the stream as a category axis does.
@@ -418,6 +433,33 @@ def _bad_index(ctx: dict) -> None:
     )
 
 
+def _bad_choice(ctx: dict) -> None:
+    """The estimators conditioned on a category: a ValueError naming the
+    first row whose ``index`` is outside ``[0, K)`` or has probability 0 (a
+    ``-inf`` logit), where the kernel flagged one (its ``status``)."""
+    xp, values, lay, func = ctx["xp"], ctx["values"], ctx["lay"], ctx["func"]
+    if not int(values["status"][0]):
+        return
+    idx = values["choice"]
+    raw = values["_index_raw"].reshape(-1)
+    out = (idx < 0) | (idx >= lay.k)
+    if bool(out.any()):
+        r = int(xp.flatnonzero(out)[0])
+        where = tuple(int(i) for i in np.unravel_index(r, lay.batch))
+        raise ValueError(
+            f"{func}: index {int(raw[r])} in row {where} is out of range for {lay.k} categories "
+            f"(axis {ctx['axis']} of the logits)"
+        )
+    x = values["logits"]
+    picked = x[xp.arange(lay.rows), idx]
+    r = int(xp.flatnonzero(picked == -np.inf)[0])
+    where = tuple(int(i) for i in np.unravel_index(r, lay.batch))
+    raise ValueError(
+        f"{func}: index {int(raw[r])} in row {where} has probability 0 (its logit is -inf); "
+        "there is no sample to condition on"
+    )
+
+
 def _bad_nan(ctx: dict) -> None:
     """``bernoulli``: a ValueError naming the first NaN logit, where the
     kernel flagged one (its ``status``)."""
@@ -454,7 +496,7 @@ OPS: dict[str, Op] = {
             forward="softmax"),
         _op("log_softmax_backward", "log_softmax_bwd", "g:grad y:data", "", "rows", "softmax",
             forward="log_softmax"),
-        _op("gumbel", "gumbel_fwd", "", "dtype rng row_ids like", "noise", "gumbel"),
+        _op("gumbel", "gumbel_fwd", "", "dtype rng row_ids like chunks", "noise", "gumbel"),
         _op("gumbel_softmax", "gumbel_softmax_fwd", "logits:data",
             "tau hard rng noise row_ids return_soft noise_dtype", "rows", "gumbel",
             backward="gumbel_softmax_backward", needs_categories=True),
@@ -489,6 +531,12 @@ OPS: dict[str, Op] = {
         _op("plackett_luce_log_prob_backward", "plackett_luce_log_prob_bwd",
             "g_rows:grad_batch logits:data index:ranking", "", "rows", "softmax",
             forward="plackett_luce_log_prob", finish=_bad_index),
+        _op("conditional_gumbel", "conditional_gumbel_fwd", "logits:data choice:choice:index",
+            "rng num_samples row_ids", "draws", "gumbel", needs_categories=True, finish=_bad_choice),
+        _op("gumbel_rao_backward", "gumbel_rao_bwd", "g:grad logits:data choice:choice:index",
+            "tau num_samples rng row_ids", "rows", "gumbel", needs_categories=True, finish=_bad_choice),
+        _op("reinmax_backward", "reinmax_bwd", "g:grad logits:data choice:choice:index", "tau", "rows",
+            "softmax", needs_categories=True, finish=_bad_choice),
         _op("categorical_entropy", "categorical_entropy_fwd", "logits:data", "", "batch", "softmax",
             backward="categorical_entropy_backward"),
         _op("categorical_entropy_backward", "categorical_entropy_bwd", "g_rows:grad_batch logits:data", "",
@@ -498,7 +546,7 @@ OPS: dict[str, Op] = {
         _op("categorical_kl_backward", "categorical_kl_bwd",
             "g_rows:grad_batch logits:data:logits_q logits_p:pair:logits_p", "", "rows", "softmax",
             forward="categorical_kl"),
-        _binary("logistic", "logistic_fwd", "", "dtype rng row_ids like", "noise"),
+        _binary("logistic", "logistic_fwd", "", "dtype rng row_ids like chunks", "noise"),
         _binary("bernoulli", "bernoulli_fwd", "logits:data", "num_samples rng row_ids", "bits", finish=_bad_nan),
         _binary("gumbel_sigmoid", "binary_concrete_fwd", "logits:data",
                 "tau hard rng noise row_ids return_soft", "rows", backward="gumbel_sigmoid_backward",
@@ -703,11 +751,11 @@ def _small_call(op: Op, arrays: tuple[Any, ...], out: Any, opts: dict) -> Any:
     return buf.reshape(shape) if out is None else out
 
 
-def _index(xp: Any, x: Any, func: str, name: str, lay: Any, axis: Any, ranking: bool = False) -> tuple[Any, Any]:
-    """``index`` as int64 ``(rows, S)`` (its sample axes flattened), and as
-    the array it was given, checked:
-    an integer array whose shape starts with the batch shape (and, for a
-    ``ranking``, has exactly one axis more).  Its values
+def _index(xp: Any, x: Any, func: str, name: str, lay: Any, axis: Any, role: str = "index") -> tuple[Any, Any]:
+    """``index`` as int64 ``(rows, S)`` (its sample axes flattened; a
+    ``choice``: ``(rows,)``), and as the array it was given, checked:
+    an integer array whose shape starts with the batch shape (for a
+    ``ranking``, with exactly one axis more; for a ``choice``, none).  Its values
     are checked by the kernel, in the pass that reads them
     (:func:`_bad_index`)."""
     idx = as_array(xp, x, func, name)
@@ -717,7 +765,14 @@ def _index(xp: Any, x: Any, func: str, name: str, lay: Any, axis: Any, ranking: 
             + (repr(x) if idx.ndim == 0 and idx.dtype.kind in "fcb" else f"dtype {idx.dtype}")
         )
     nb = len(lay.batch)
-    if ranking and (idx.ndim != nb + 1 or tuple(idx.shape[:nb]) != lay.batch):
+    if role == "choice":
+        if tuple(idx.shape) != lay.batch:
+            raise ValueError(
+                f"{func}: {name} of shape {tuple(idx.shape)} must have the batch shape {lay.batch} of the "
+                f"logits (their shape without axis {axis}): one category per row"
+            )
+        return xp.ascontiguousarray(idx.astype(np.int64, copy=False)).reshape(lay.rows), idx
+    if role == "ranking" and (idx.ndim != nb + 1 or tuple(idx.shape[:nb]) != lay.batch):
         raise ValueError(
             f"{func}: {name} of shape {tuple(idx.shape)} must be the batch shape {lay.batch} of the "
             f"logits (their shape without axis {axis}) followed by one axis of ranked categories"
@@ -729,6 +784,10 @@ def _index(xp: Any, x: Any, func: str, name: str, lay: Any, axis: Any, ranking: 
         )
     n = math.prod(idx.shape[nb:])
     return xp.ascontiguousarray(idx.astype(np.int64, copy=False)).reshape(lay.rows, n), idx
+
+
+_INDEX_ROLES = ("index", "ranking", "choice")
+"""The roles of integer category indices."""
 
 
 def _inputs(
@@ -744,9 +803,9 @@ def _inputs(
     func, roles = op.name, op.arrays
     conv = {}
     for (param, role, name), x in zip(roles, arrays):
-        if role not in ("index", "ranking"):
+        if role not in _INDEX_ROLES:
             conv[param] = float_array(xp, x, func, name, half)
-    promoted = [conv[p] for p, role, _ in roles if role not in ("index", "ranking", "values")]
+    promoted = [conv[p] for p, role, _ in roles if role not in (*_INDEX_ROLES, "values")]
     common = np.result_type(*(v[0].dtype for v in promoted))
     result = np.result_type(*(v[1] for v in promoted))
     data, _, data_name = next(r for r in roles if r[1] == "data")
@@ -760,14 +819,15 @@ def _inputs(
     inputs: list[Any] = []
     index_shape = None
     for (param, role, name), x in zip(roles, arrays):
-        if role in ("index", "ranking"):
-            values[param], raw = _index(xp, x, func, name, lay, axis, role == "ranking")
+        if role in _INDEX_ROLES:
+            values[param], raw = _index(xp, x, func, name, lay, axis, role)
             index_shape = tuple(raw.shape)
             values["_index_raw"] = raw
-            values["nsamples"] = values[param].shape[1]
+            if role != "choice":
+                values["nsamples"] = values[param].shape[1]
             values["status"] = xp.zeros(1, np.int64)
     for param, role, name in roles:
-        if role in ("index", "ranking"):
+        if role in _INDEX_ROLES:
             continue
         v = conv[param][0]
         if role == "data":
@@ -876,6 +936,8 @@ def _call(op: Op, xp: Any, backend: Any, arrays: tuple[Any, ...], axis: Any, out
     nsamples = None
     if "num_samples" in opts:
         nsamples = check_num_samples(opts["num_samples"], func)
+        if nsamples is None and op.result == "rows":  # an average over samples, not a sampler
+            raise TypeError(f"{func}: num_samples must be an int >= 1 (the samples averaged), not None")
         values["nsamples"] = 1 if nsamples is None else nsamples
         if opts.get("replace") is False and values["nsamples"] > lay.k:
             raise ValueError(
@@ -917,14 +979,16 @@ def _call(op: Op, xp: Any, backend: Any, arrays: tuple[Any, ...], axis: Any, out
         shape = lay.batch if nsamples is None else lay.batch + (s,)
         i64 = np.dtype(np.int64)
         buf = output(xp, out, func, shape, i64, i64, (lay.rows, s), None, inputs)
-    elif op.result == "bits":
+    elif op.result in ("bits", "draws"):
         s = values["nsamples"]
         shape = tuple(data_shape) if nsamples is None else tuple(data_shape) + (s,)
-        buf = output(xp, out, func, shape, _BOOL, _BOOL, (lay.rows, lay.k, s), None, inputs)
+        dt, ct = (_BOOL, _BOOL) if op.result == "bits" else (result, compute)
+        buf = output(xp, out, func, shape, dt, ct, (lay.rows, lay.k, s), None, inputs)
         moved = not lay.scalar and lay.axis != len(data_shape) - 1
         if moved and out is not None:  # out's layout is not the kernel's
-            buf = empty(xp, (lay.rows, lay.k, s), _BOOL, func)
-        values["status"] = xp.zeros(1, np.int64)
+            buf = empty(xp, (lay.rows, lay.k, s), ct, func)
+        if op.result == "bits":
+            values["status"] = xp.zeros(1, np.int64)
     else:
         buf = output(xp, out, func, data_shape, result, compute, lay.shape2d(), lay.axis, inputs)
     values[kernel.output] = buf
@@ -954,10 +1018,10 @@ def _call(op: Op, xp: Any, backend: Any, arrays: tuple[Any, ...], axis: Any, out
         return deliver(xp, lay.restore_batch(buf, opts.get("keepdims", False)).astype(result, copy=False), out)
     if op.result == "samples":
         return deliver(xp, buf.reshape(shape), out)
-    if op.result == "bits":
+    if op.result in ("bits", "draws"):
         if moved:
             buf = xp.moveaxis(buf.reshape(lay.batch + (lay.k, values["nsamples"])), -2, lay.axis)
-        return deliver(xp, buf.reshape(shape), out)
+        return deliver(xp, buf.reshape(shape).astype(dt, copy=False), out)
     if op.result == "per_index":
         return deliver(xp, buf.reshape(shape).astype(result, copy=False), out)
     y = deliver(xp, lay.restore(xp, buf).astype(result, copy=False), out)

@@ -339,6 +339,19 @@ by_type(vlog_pos, {numba.float32: log_pos_f32, numba.float64: log_pos_f64})
 
 
 @helper
+def log1p_nonneg(x, one):
+    """``log(1 + x)`` for ``x >= 0`` (``+inf`` included) to a few ulp; ``one``
+    is 1 in ``x``'s dtype.  ``log(w) * x / (w - 1)`` with ``w = 1 + x``
+    rounded: the quotient undoes the rounding of ``w``; ``x`` itself where
+    ``w`` rounds to 1, and ``log(w)`` where ``w - 1`` is exact (there the
+    quotient is 1, and ``x = inf`` gives ``inf``)."""
+    w = x + one
+    lg = vlog(w)
+    d = w - one
+    return select(d == x, lg, select(w == one, x, lg * (x / d)))
+
+
+@helper
 def vexp_array(x, out):
     """``out[i] = exp(x[i])``; the test and benchmark entry point."""
     for i in range(x.size):

@@ -13,8 +13,9 @@ temperature gradient (``dtau``) of float16 data are float32 arrays, and the
 noise of float16 data is the float32 stream rounded to half.
 
 The kernels live in the ``<stem>.cu`` file each registry record names (``softmax``,
-``gumbel``, ``estimators``, ``binary``, ``ranking``, ``concrete``; with ``rows.cuh``
-and ``philox.cuh``), shipped as package data.  There is one loader: each source is read once per
+``gumbel``, ``estimators``, ``binary``, ``ranking``, ``concrete``, ``conditional``;
+with ``rows.cuh`` and ``philox.cuh``), shipped as package data.  There is one
+loader: each source is read once per
 process through :mod:`importlib.resources`, its quoted ``#include`` lines
 replaced by the header text (so CuPy's on-disk kernel cache, keyed by the
 source text, sees every header change), and compiled once per device as a

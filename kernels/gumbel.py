@@ -120,19 +120,31 @@ by_type(philox_columns, {numba.uint32: philox_columns_f32, numba.uint64: philox_
 
 
 @helper
-def gumbel_f32(word):
-    """Float32 Gumbel noise from one Philox word.
+def exponential_f32(word):
+    """Float32 standard exponential ``-log u`` from one Philox word: in
+    ``[6e-8, 16.7]``, as ``u`` is in ``[2**-24, 1)`` (a positive normal
+    argument, so the special-case-free log serves)."""
+    return -vlog_pos(uniform_f32(np.uint64(word)))
 
-    Both logarithms take positive normal arguments (``u`` in ``[2**-24, 1)``,
-    ``-log u`` in ``[6e-8, 16.7]``), so the special-case-free log serves."""
-    return -vlog_pos(-vlog_pos(uniform_f32(np.uint64(word))))
+
+@helper
+def exponential_f64(word):
+    """Float64 standard exponential from 64 Philox bits (in ``[1.1e-16,
+    36.8]``)."""
+    return -vlog_pos(uniform_f64(word >> _U32, word & _LO32))
+
+
+@helper
+def gumbel_f32(word):
+    """Float32 Gumbel noise ``-log E`` from one Philox word (``E``, a
+    positive normal number, from :func:`exponential_f32`)."""
+    return -vlog_pos(exponential_f32(word))
 
 
 @helper
 def gumbel_f64(word):
-    """Float64 Gumbel noise from 64 Philox bits (positive normal arguments, as
-    in :func:`gumbel_f32`)."""
-    return -vlog_pos(-vlog_pos(uniform_f64(word >> _U32, word & _LO32)))
+    """Float64 Gumbel noise from 64 Philox bits (as :func:`gumbel_f32`)."""
+    return -vlog_pos(exponential_f64(word))
 
 
 def word_scratch(like, n):
@@ -151,6 +163,11 @@ def gumbel_of(word):
     raise NotImplementedError("gumbel_of runs inside compiled kernels only")
 
 
+def exponential_of(word):
+    """The standard exponential of one element from its Philox word(s) (kernels only)."""
+    raise NotImplementedError("exponential_of runs inside compiled kernels only")
+
+
 by_type(
     word_scratch,
     {
@@ -165,6 +182,7 @@ by_type(philox_words, {numba.uint32: philox_words_f32, numba.uint64: philox_word
 
 
 by_type(gumbel_of, {numba.uint32: gumbel_f32, numba.uint64: gumbel_f64})
+by_type(exponential_of, {numba.uint32: exponential_f32, numba.uint64: exponential_f64})
 
 
 @helper

@@ -1,7 +1,8 @@
 // Row primitives of the CUDA kernels, shared by softmax.cu, gumbel.cu,
-// estimators.cu, ranking.cu and concrete.cu (twin of kernels/_rows.py): per-dtype
-// constants and math, the storage conversions of __half, the NaN-propagating
-// maximum, the arg-max order, the warp/block reductions and scans (and the
+// estimators.cu, ranking.cu, concrete.cu and conditional.cu (twin of
+// kernels/_rows.py): per-dtype constants and math, the storage conversions of
+// __half, the NaN-propagating maximum, the arg-max order, the warp/block
+// reductions (of one value or of two at once) and scans (and the
 // loop condition and barrier of the warps that hold several rows), the
 // mapping of threads to rows and a
 // thread's share of its row, and the passes over a row built on them: its
@@ -76,6 +77,16 @@ __device__ __forceinline__ float log_t(float x) { return logf(x); }
 __device__ __forceinline__ double log_t(double x) { return log(x); }
 __device__ __forceinline__ float log1p_t(float x) { return log1pf(x); }
 __device__ __forceinline__ double log1p_t(double x) { return log1p(x); }
+// log(1 + exp(b)) as max(b, 0) + log1p(exp(-|b|)): no overflow, +inf for
+// +inf.
+template <typename T>
+__device__ __forceinline__ T softplus_t(T b) {
+    return (b > T(0) ? b : T(0)) + log1p_t(exp_t(-(b < T(0) ? -b : b)));
+}
+
+// The float just below x (toward -inf).
+__device__ __forceinline__ float next_below(float x) { return nextafterf(x, -Num<float>::inf()); }
+__device__ __forceinline__ double next_below(double x) { return nextafter(x, -Num<double>::inf()); }
 
 // Row sums: a thread adds the terms it caches (at most CACHE) in T and the
 // terms beyond its cache, on rows longer than the cache holds (a thread adds
@@ -155,6 +166,33 @@ __device__ __forceinline__ ArgMax<T> shfl_xor(ArgMax<T> a, int o) {
     b.i = shfl_xor(a.i, o);
     return b;
 }
+
+// Two values reduced at once, each by Op: one butterfly for both, and in
+// block mode one pair of barriers instead of two (a row's sum and dot
+// product, its maximum and minimum).
+template <typename T>
+struct Two {
+    T a, b;
+};
+
+template <typename T>
+__device__ __forceinline__ Two<T> shfl_xor(Two<T> v, int o) {
+    Two<T> w;
+    w.a = shfl_xor(v.a, o);
+    w.b = shfl_xor(v.b, o);
+    return w;
+}
+
+template <typename Op>
+struct BothOp {
+    template <typename T>
+    __device__ Two<T> operator()(Two<T> x, Two<T> y) const {
+        Two<T> z;
+        z.a = Op()(x.a, y.a);
+        z.b = Op()(x.b, y.b);
+        return z;
+    }
+};
 
 // Reduce v over the threads of a row.  Every thread of the warp (lanes > 0) or
 // of the block (lanes == 0) must call it, whether its row is valid or not.

@@ -287,7 +287,9 @@ class Emulator(Library):
 
         The geometry and the derived scalars (``rows``, ``k``, ``nsamples``,
         ``lanes``, ``per_item``, ``tau_stride``) come from the arrays and the
-        geometry functions of ``kernels/cuda.py`` for ``sms`` multiprocessors;
+        geometry functions of ``kernels/cuda.py`` for ``sms`` multiprocessors
+        (``nsamples`` from the values where no array has a draw axis: the
+        samples a kernel averages);
         ``one_block`` runs the whole grid-stride loop on one block.
         """
         kernel = _ops.KERNELS[name]
@@ -302,7 +304,7 @@ class Emulator(Library):
             for p in kernel.cuda
             if _ops.PARAMS[p].shape in ("RN", "RKN") and values.get(p) is not None
         ]
-        n = plan["nsamples"] = per_row[0] if per_row else 1
+        n = plan["nsamples"] = per_row[0] if per_row else int(values.get("nsamples", 1))
         for p in kernel.cuda:
             if _ops.PARAMS[p].shape.startswith("1|"):
                 plan[f"{p}_stride"] = 0 if values[p].size == 1 else 1
@@ -1044,9 +1046,12 @@ def cpu_kernel(name: str, values: dict[str, Any]) -> dict[str, Any]:
     kernel = _ops.KERNELS[name]
     rows, k = values[next(p for p in kernel.cuda if _ops.PARAMS[p].shape == "RK")].shape
     per_row = [
-        values[p].shape[-1] for p in kernel.cuda if _ops.PARAMS[p].shape == "RN" and p in values
+        values[p].shape[-1]
+        for p in kernel.cuda
+        if _ops.PARAMS[p].shape in ("RN", "RKN") and values.get(p) is not None
     ]
-    run = {**values, "rows": rows, "k": k, "nsamples": per_row[0] if per_row else 1}
+    n = per_row[0] if per_row else int(values.get("nsamples", 1))
+    run = {**values, "rows": rows, "k": k, "nsamples": n}
     cpu.launch(kernel, run)
     return run
 
@@ -1874,6 +1879,308 @@ def case_binary_concrete_log_prob_bwd(emu: Emulator, dtype: np.dtype, k: int) ->
 
 
 
+# The estimators conditioned on a category (conditional.cu): the conditional
+# Gumbel samples, the Gumbel-Rao gradient and ReinMax, against the CPU
+# kernels themselves (kernels/cpu.py's launch, on the compute dtype), which
+# define what a row with an index the public functions reject gives.
+
+CONDITIONAL_DRAW = _ops.CONDITIONAL_DOMAIN << 28
+"""The draw word of draw 0 of the conditional samples' uniforms."""
+
+
+def fast_spread(dtype: np.dtype) -> float:
+    """``FAST_SPREAD`` of kernels/conditional.py for ``dtype`` data."""
+    from gumbel_np.kernels import conditional
+
+    return conditional.FAST_SPREAD[1 if compute(dtype) == F64 else 0]
+
+
+def spread_floor(dtype: np.dtype) -> float:
+    """``exp(-FAST_SPREAD)`` in the compute dtype: a row takes the fast form
+    where every finite logit has ``exp(x_j - max) >= K`` times it."""
+    ct = compute(dtype)
+    return float(ct.type(np.exp(-fast_spread(dtype))))
+
+
+def conditional_logits(dtype: np.dtype, k: int, seed: int) -> np.ndarray:
+    """The rows of :func:`logits`, with row 2 spread wider than FAST_SPREAD
+    (category 0 that far below the rest: the log-space form), a masked
+    category (k // 3) in row 3, row 6 near 2**27 (2**57 for float64; the ulp
+    there is 16, so most samples of that row round to the winner's value and
+    take the float below it instead; 60000 for float16) and row 7 masked at
+    its odd categories, not at all -inf's even ones (so every row but 4 and
+    5 has a distribution)."""
+    x = logits(dtype, k, seed).astype(np.float64)
+    rng = np.random.default_rng(seed + 500)
+    spread = fast_spread(dtype)
+    x[2] = rng.normal(size=k) * 0.2 * spread + 60.0
+    if k > 1:
+        x[2, 0] = x[2, 1:].min() - 1.5 * spread
+        x[3, k // 3] = -np.inf
+    big = {F16: 6e4, F32: 2.0**27, F64: 2.0**57}[np.dtype(dtype)]
+    x[6] = big + np.round(rng.normal(size=k)) * 16.0
+    x[7] = rng.normal(size=k)
+    x[7, 1::2] = -np.inf
+    return x.astype(dtype)
+
+
+def conditional_choice(x: np.ndarray, seed: int) -> np.ndarray:
+    """One category per row that is not -inf: the last (the uncached tail of
+    long rows; also in row 2, whose far category 0 is then a loser), the
+    first, row 3's largest, an even one in row 7, k - 2 in the constant row
+    (the last but one word of a Philox block for k = 5 and 33), random
+    elsewhere."""
+    k = x.shape[1]
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, k, ROWS)
+    idx[0], idx[1], idx[2] = k - 1, 0, k - 1
+    with np.errstate(invalid="ignore"):
+        idx[3] = int(np.argmax(np.where(np.isnan(x[3]), -np.inf, x[3])))
+    idx[7] = 2 * rng.integers(0, (k + 1) // 2)
+    idx[8] = max(k - 2, 0)
+    return idx
+
+
+def bad_choice(x: np.ndarray, idx: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(logits, choice)`` with indices the public functions reject: kind
+    "range" puts indices outside ``[0, k)`` in rows 0 (far below), 3 (k)
+    and 4 (far past, in the NaN row: its flag counts too); "masked" masks
+    category 0 of the constant row 8 and conditions on it (for k = 1 the row
+    is all -inf)."""
+    x, idx = x.copy(), idx.copy()
+    k = x.shape[1]
+    if kind == "range":
+        idx[0], idx[3], idx[4] = -(2**62), k, k + 2**40
+    elif kind == "masked":
+        x[8, 0] = -np.inf
+        idx[8] = 0
+    return x, idx
+
+
+CHOICE_STATUS = {"valid": 0, "range": 1, "masked": 2}
+"""The status of each kind of :func:`bad_choice` (the CPU's flags)."""
+
+
+def row_spread(xc: np.ndarray) -> dict[str, np.ndarray]:
+    """Per row in float64 (columns): the maximum ``m`` of its finite values
+    (0 for none), ``lse`` and whether it takes the log-space form (a finite
+    logit with ``exp(x_j - m) < K exp(-FAST_SPREAD)``, with a margin: this
+    only widens the error scale)."""
+    with np.errstate(all="ignore"):
+        x = xc.astype(np.float64)
+        m = row_max(x)
+        lse = m + np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
+        lo = np.where(np.isfinite(x), x, np.inf).min(axis=-1, keepdims=True)
+        floor = np.log(x.shape[1] * spread_floor(xc.dtype))
+        return {"m": m, "lse": lse, "slow": lo - m < floor + 1.0}
+
+
+def case_conditional_gumbel_fwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    ct = compute(dtype)
+    x0 = conditional_logits(dtype, k, 70)
+    idx0 = conditional_choice(x0, 71)
+    variants = ((1, None, "valid"), (3, IDS, "valid"), (2, None, "range"), (1, IDS, "masked"))
+    for s, row_ids, kind in variants:
+        what = f"conditional_gumbel_fwd nsamples={s} row_ids={row_ids is not None} {kind}"
+        x, idx = bad_choice(x0, idx0, kind)
+        xc = x.astype(ct)
+        values = {
+            "logits": x,
+            "choice": idx,
+            "draws": np.full((ROWS, k, s), np.nan, dtype),
+            "status": np.zeros(1, np.int64),
+            "k0": KEY[0],
+            "k1": KEY[1],
+            "row_ids": row_ids,
+        }
+        done = emulate(emu, "conditional_gumbel_fwd", dtype, values)
+        got = done["draws"]
+        draws = np.full(got.shape, np.nan, ct)
+        cpu_values = {**values, "logits": xc, "draws": draws, "status": np.zeros(1, np.int64)}
+        ref = cpu_kernel("conditional_gumbel_fwd", cpu_values)
+        assert int(ref["status"][0]) == CHOICE_STATUS[kind], f"{what}: CPU status {ref['status']}"
+        assert int(done["status"][0]) == CHOICE_STATUS[kind], (
+            f"{what}: status {done['status']}, the CPU's {ref['status']}"
+        )
+        want = ref["draws"]
+        # z_j = lse - log E_i - log1p(t_j), or z_i - softplus(log E_j + (z_i
+        # - x_j)): relative to the magnitudes of lse, m, z_i, z_j and x_j.
+        rs = row_spread(xc)
+        ok = np.isfinite(want).any(axis=(1, 2))
+        sel = np.where(ok, idx, 0)
+        with np.errstate(all="ignore"):
+            zi = np.take_along_axis(want.astype(np.float64), sel[:, None, None], axis=1)
+            x64 = np.where(np.isfinite(xc), np.abs(xc.astype(np.float64)), 0.0)[..., None]
+            zj = np.abs(np.nan_to_num(want.astype(np.float64), posinf=0.0, neginf=0.0))
+            lse, m = np.abs(rs["lse"])[..., None], np.abs(rs["m"])[..., None]
+            scale = lse + m + np.abs(zi) + zj + x64 + 1.0
+        check(what, got, want, np.nan_to_num(scale), dtype, ULPS)
+        # The winner is the only maximum of every sample, as on the CPU
+        # (float16 samples may round a runner-up to the winner's value).
+        rows = np.flatnonzero(ok)
+        g64 = got.astype(np.float64)[rows]
+        gi = g64[np.arange(rows.size), idx[rows]]
+        others = g64.copy()
+        others[np.arange(rows.size), idx[rows]] = -np.inf
+        top = others.max(axis=1)
+        beaten = ((top >= gi) if dtype != F16 else (top > gi)).any(axis=-1)
+        assert not beaten.any(), (
+            f"{what}: the argmax of the emulated samples is not the CPU's index "
+            f"{idx[rows][beaten]} (rows {rows[beaten]})"
+        )
+        # The winners against the stream itself: z_i = lse - log(-log u_i)
+        # at draw word d + (CONDITIONAL_DOMAIN << 28), in float64.
+        rids = np.arange(ROWS) if row_ids is None else row_ids
+        for d in range(s):
+            u = reference_uniforms(rids[rows], k, CONDITIONAL_DRAW + d, ct)
+            le = np.log(-np.log(u[np.arange(rows.size), idx[rows]]))
+            zr = rs["lse"][rows, 0] - le
+            zs = np.abs(rs["lse"][rows, 0]) + np.abs(rs["m"][rows, 0]) + np.abs(le) + 1.0
+            what_d = f"{what} winners of draw {d} against the stream"
+            check(what_d, got[rows, idx[rows], d], zr, zs, dtype, ULPS)
+
+
+def rao_scale(
+    xc: np.ndarray, gc: np.ndarray, idx: np.ndarray, rids: np.ndarray, s: int, tau: np.ndarray
+) -> np.ndarray:
+    """The error scale of the Gumbel-Rao gradient, from the stream in
+    float64: per draw, ``y = softmax(-log1p(t) / tau)`` (``log t_j = log E_j
+    - log E_i + lse - x_j``; the rounded samples themselves would not do: a
+    row near 2**27 rounds them to multiples of 16) times the error of its
+    exponent ``L`` (of ``q_j``, or in the log-space form of ``z_i - x_j``,
+    over tau) and of ``|g_j|`` and ``|a|``, over ``tau s``."""
+    rows, k = xc.shape
+    rs = row_spread(xc)
+    scale = np.zeros((rows, k))
+    with np.errstate(all="ignore"):
+        x = xc.astype(np.float64)
+        ag = np.abs(gc.astype(np.float64))
+        t = np.broadcast_to(np.asarray(tau, np.float64), rows).reshape(-1, 1)
+        ax = np.where(np.isfinite(x), np.abs(x), 0.0)
+        dx = np.where(np.isfinite(x), np.abs(x - rs["m"]), 0.0)
+        sel = np.where((idx >= 0) & (idx < k), idx, 0)
+        for d in range(s):
+            le = np.log(-np.log(reference_uniforms(rids, k, CONDITIONAL_DRAW + d, xc.dtype)))
+            lei = np.take_along_axis(le, sel[:, None], axis=1)
+            gap = np.logaddexp(0.0, le - lei + (rs["lse"] - x))
+            gap[np.arange(rows), sel] = 0.0
+            y = np.exp(-gap / t)
+            y = y / y.sum(axis=-1, keepdims=True)
+            zi = np.abs(rs["lse"] - lei)
+            L = (gap + dx + 1.0 + np.where(rs["slow"], zi + ax, 0.0)) / t + 1.0
+            L = np.where(y > 0, L, 0.0)
+            A = (y * ag * (1.0 + L)).sum(axis=-1, keepdims=True)
+            scale += y * ((ag + A) * (1.0 + L) + A) / (t * s)
+    return np.nan_to_num(scale, nan=0.0, posinf=0.0)
+
+
+def case_gumbel_rao_bwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    ct = compute(dtype)
+    x0 = conditional_logits(dtype, k, 72)
+    idx0 = conditional_choice(x0, 73)
+    g = normal(dtype, x0.shape, 74)
+    taus = np.random.default_rng(75).uniform(0.3, 2.0, ROWS).astype(ct)
+    variants = (
+        # samples, row ids, one tau per row, choice
+        (1, None, False, "valid"),
+        (4, IDS, True, "valid"),
+        (2, None, True, "range"),
+        (1, IDS, False, "masked"),
+    )
+    for s, row_ids, per_row, kind in variants:
+        ids = row_ids is not None
+        what = f"gumbel_rao_bwd nsamples={s} row_ids={ids} per_row_tau={per_row} {kind}"
+        x, idx = bad_choice(x0, idx0, kind)
+        xc = x.astype(ct)
+        tau = taus if per_row else np.array([0.7], ct)
+        values = {
+            "g": g,
+            "logits": x,
+            "choice": idx,
+            "tau": tau,
+            "out": np.full(x.shape, np.nan, dtype),
+            "status": np.zeros(1, np.int64),
+            "nsamples": s,
+            "k0": KEY[0],
+            "k1": KEY[1],
+            "row_ids": row_ids,
+        }
+        done = emulate(emu, "gumbel_rao_bwd", dtype, values)
+        cpu_values = {
+            **values, "g": g.astype(ct), "logits": xc, "out": np.full(x.shape, np.nan, ct),
+            "status": np.zeros(1, np.int64),
+        }  # fmt: skip
+        ref = cpu_kernel("gumbel_rao_bwd", cpu_values)
+        assert int(ref["status"][0]) == CHOICE_STATUS[kind], f"{what}: CPU status {ref['status']}"
+        assert int(done["status"][0]) == CHOICE_STATUS[kind], (
+            f"{what}: status {done['status']}, the CPU's {ref['status']}"
+        )
+        rids = np.arange(ROWS) if row_ids is None else row_ids
+        scale = rao_scale(xc, g.astype(ct), idx, rids, s, tau)
+        with np.errstate(over="ignore"):
+            want = ref["out"].astype(dtype)
+        check(what, done["out"], want, scale, dtype, ULPS)
+
+
+def reinmax_scale(xc: np.ndarray, gc: np.ndarray, idx: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """The error scale of ReinMax's gradient: with ``p = softmax(x)`` and
+    ``pt = softmax(x / tau)`` (their exponentials relative to ``1 + |x -
+    m|``, over tau for pt), the magnitudes of ``2 pi (g - a)`` and ``p (g -
+    b) / 2`` and of the errors of ``a = <g, pi>`` and ``b = <g, p>``, and
+    ``|g_i| + |a|`` at the index."""
+    rows, k = xc.shape
+    with np.errstate(all="ignore"):
+        x = xc.astype(np.float64)
+        ag = np.abs(gc.astype(np.float64))
+        f = 1.0 / np.broadcast_to(np.asarray(tau, np.float64), rows).reshape(-1, 1)
+        d = x - row_max(x)
+        p = np.exp(d) / np.exp(d).sum(axis=-1, keepdims=True)
+        pt = np.exp(d * f) / np.exp(d * f).sum(axis=-1, keepdims=True)
+        ad = np.where(p > 0, np.abs(d), 0.0)
+        e1, e2 = 1.0 + ad, 1.0 + ad * f
+        sel = np.where((idx >= 0) & (idx < k), idx, 0)
+        gi = np.take_along_axis(ag, sel[:, None], axis=1)
+        a = (ag * pt * e2).sum(axis=-1, keepdims=True) / 2 + gi / 2
+        b = (ag * p * e1).sum(axis=-1, keepdims=True)
+        scale = pt * e2 * (ag + a) + pt * a + 0.5 * p * e1 * (ag + b) + 0.5 * p * b
+        scale[np.arange(rows), sel] += gi[:, 0] + a[:, 0]
+    return np.nan_to_num(scale, nan=0.0, posinf=0.0)
+
+
+def case_reinmax_bwd(emu: Emulator, dtype: np.dtype, k: int) -> None:
+    ct = compute(dtype)
+    x0 = conditional_logits(dtype, k, 76)
+    idx0 = conditional_choice(x0, 77)
+    g = normal(dtype, x0.shape, 78)
+    taus = np.random.default_rng(79).uniform(0.3, 2.0, ROWS).astype(ct)
+    for per_row, kind in ((False, "valid"), (True, "valid"), (True, "range"), (False, "masked")):
+        what = f"reinmax_bwd per_row_tau={per_row} {kind}"
+        x, idx = bad_choice(x0, idx0, kind)
+        xc = x.astype(ct)
+        tau = taus if per_row else np.array([0.7], ct)
+        values = {
+            "g": g,
+            "logits": x,
+            "choice": idx,
+            "tau": tau,
+            "out": np.full(x.shape, np.nan, dtype),
+            "status": np.zeros(1, np.int64),
+        }
+        done = emulate(emu, "reinmax_bwd", dtype, values)
+        cpu_values = {
+            **values, "g": g.astype(ct), "logits": xc, "out": np.full(x.shape, np.nan, ct),
+            "status": np.zeros(1, np.int64),
+        }  # fmt: skip
+        ref = cpu_kernel("reinmax_bwd", cpu_values)
+        assert int(ref["status"][0]) == CHOICE_STATUS[kind], f"{what}: CPU status {ref['status']}"
+        assert int(done["status"][0]) == CHOICE_STATUS[kind], (
+            f"{what}: status {done['status']}, the CPU's {ref['status']}"
+        )
+        with np.errstate(over="ignore"):
+            want = ref["out"].astype(dtype)
+        check(what, done["out"], want, reinmax_scale(xc, g.astype(ct), idx, tau), dtype, ULPS)
+
+
 CASES: dict[str, Callable[[Emulator, np.dtype, int], None]] = {
     "logsumexp_fwd": case_logsumexp_fwd,
     "softmax_fwd": case_softmax_fwd,
@@ -1906,6 +2213,9 @@ CASES: dict[str, Callable[[Emulator, np.dtype, int], None]] = {
     "categorical_topk_fwd": case_categorical_topk_fwd,
     "plackett_luce_log_prob_fwd": case_plackett_luce_log_prob_fwd,
     "plackett_luce_log_prob_bwd": case_plackett_luce_log_prob_bwd,
+    "conditional_gumbel_fwd": case_conditional_gumbel_fwd,
+    "gumbel_rao_bwd": case_gumbel_rao_bwd,
+    "reinmax_bwd": case_reinmax_bwd,
 }
 """The comparison with the CPU of each kernel, by name."""
 
@@ -2001,6 +2311,54 @@ BREAKAGES = {
         "            if (w == warp) side = identity;",
         "plackett_luce_log_prob_fwd", F64, 3000, AssertionError,
     ),
+    "conditional-uniforms-of-the-gumbel-domain": (
+        "conditional",
+        "\n            const u32 draw = static_cast<u32>(d) + CONDITIONAL_DOMAIN;\n",
+        "\n            const u32 draw = static_cast<u32>(d);\n",
+        "conditional_gumbel_fwd", F32, 33, AssertionError,
+    ),
+    "conditional-tie-with-the-winner-kept": (
+        "conditional",
+        "St::store(j == i ? zi : (v < zi ? v : below))",
+        "St::store(j == i ? zi : v)",
+        "conditional_gumbel_fwd", F64, 33, AssertionError,
+    ),
+    "conditional-slow-rows-take-the-fast-form": (
+        "conditional",
+        "q.fast = sf.b == T(0);",
+        "q.fast = true;",
+        "conditional_gumbel_fwd", F32, 33, AssertionError,
+    ),
+    "rao-winner-exponential-of-word-0": (
+        "conditional",
+        "    for (int v = 1; v < Noise<T>::W; ++v) u = v == w ? Noise<T>::uniform(p, v) : u;\n",
+        "",
+        "gumbel_rao_bwd", F64, 5, AssertionError,
+    ),
+    "rao-draw-sums-not-reduced": (
+        "conditional",
+        "                t = row_reduce(t, BothOp<SumOp>(), Two<T>{T(0), T(0)}, lanes);\n",
+        "",
+        "gumbel_rao_bwd", F64, 33, AssertionError,
+    ),
+    "rao-uncached-sums-not-zeroed": (
+        "conditional",
+        "if (u * W + w < k) outr[u * W + w] = St::store(T(0));",
+        "",
+        "gumbel_rao_bwd", F32, cuda.WARP_MAX_K, AssertionError,
+    ),
+    "rao-half-windows-draw-the-first-window": (
+        "conditional",
+        "[&](i64 u) { return block(off + u); }",
+        "[&](i64 u) { return block(u); }",
+        "gumbel_rao_bwd", F16, cuda.WARP_MAX_K, AssertionError,
+    ),
+    "reinmax-one-hot-half-dropped": (
+        "conditional",
+        "            if (j == i) o += gj - a;\n",
+        "",
+        "reinmax_bwd", F32, 5, AssertionError,
+    ),
 }
 """Breakages the emulation must detect: a missing barrier (each of the two
 in the block reduction: stale partial sums are read, or overwritten before
@@ -2022,7 +2380,15 @@ later warps' totals (the normalisers of long rankings).  In concrete.cu:
 the ExpConcrete sample's uncached w not written back to the output row
 (the later passes read z: float64 rows past a warp's register cache), and
 the backward pass of the Concrete density reading a cached slot's mask bit
-from the next slot (masked categories get gradients, live ones none)."""
+from the next slot (masked categories get gradients, live ones none).  In
+conditional.cu: the conditional samples' uniforms drawn from the Gumbel
+domain (another stream), a sample that rounds to the winner's value left
+there (the winner is no longer the only maximum), the fast form taken by
+rows spread wider than FAST_SPREAD (their t_j overflow), the winner's
+exponential taken from word 0 of its Philox block, the Gumbel-Rao draw's
+sums left per thread, the sums of the elements beyond the cache not
+started at 0 (the output row's NaN), the half windows past the first
+drawing the first window's noise, and ReinMax's one-hot half left out."""
 
 
 # --------------------------------------------------------------------------
@@ -2208,6 +2574,25 @@ def test_ranking_constants_match_the_cpu():
 
     (value,) = re.findall(r"rest_floor\(\) \{\s*return T\(([0-9.e+-]+)\);", cuda.source("ranking"))
     assert float(value) == ranking.REST_FLOOR
+
+
+def test_conditional_constants_match_the_cpu():
+    """``gnp::CONDITIONAL_DOMAIN``, ``spread_floor`` and the index flags
+    (conditional.cu) are the registry's domain, ``exp(-FAST_SPREAD)`` of
+    kernels/conditional.py in each dtype and the statuses the CPU kernels
+    give (:data:`CHOICE_STATUS`, checked by the cases)."""
+    from gumbel_np.kernels import binary, conditional
+
+    text = cuda.source("conditional")
+    (domain, shift) = re.findall(r"\bCONDITIONAL_DOMAIN\s*=\s*(\d+)u\s*<<\s*(\d+)\b", text)[0]
+    assert int(domain) == _ops.CONDITIONAL_DOMAIN and int(shift) == binary.DOMAIN_SHIFT
+    assert int(conditional.CONDITIONAL_DOMAIN) == _ops.CONDITIONAL_DOMAIN << binary.DOMAIN_SHIFT
+    floors = dict(re.findall(r"spread_floor<(float|double)>\(\) \{\s*return ([0-9.e+-]+?)f?;", text))
+    assert np.float32(floors["float"]) == np.float32(np.exp(-conditional.FAST_SPREAD[0]))
+    assert np.float64(floors["double"]) == np.exp(-conditional.FAST_SPREAD[1])
+    flags = dict(re.findall(r"\b(CHOICE_BAD|CHOICE_IMPOSSIBLE)\s*=\s*(\d+)\b", text))
+    want = {"CHOICE_BAD": CHOICE_STATUS["range"], "CHOICE_IMPOSSIBLE": CHOICE_STATUS["masked"]}
+    assert {name: int(v) for name, v in flags.items()} == want
 
 
 def test_binary_constants_match_the_registry():

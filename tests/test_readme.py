@@ -60,3 +60,19 @@ def _check_estimator_recipes(ns):
     kl = (p * (lq + np.log(10))).sum(-1)
     np.testing.assert_allclose(ns["kl"], kl, rtol=1e-12)
     np.testing.assert_allclose(ns["g_kl"], p * (lq + np.log(10) - kl[:, None]), rtol=1e-10, atol=1e-14)
+    _check_beyond_straight_through(ns, p, soft_vjp)
+
+
+def _check_beyond_straight_through(ns, p, soft_vjp):
+    """Gumbel-Rao against the soft VJPs at its conditional samples; ReinMax
+    against its formula."""
+    import scipy.special as sp
+
+    gnp, scores, c, tau, b = ns["gnp"], ns["scores"], ns["c"], ns["tau"], ns["b"]
+    z = gnp.conditional_gumbel(scores, b, num_samples=10, rng=4)
+    assert (z.argmax(1) == b[:, None]).all()
+    want = np.mean([soft_vjp(sp.softmax(z[..., d] / tau, axis=-1), tau) for d in range(10)], axis=0)
+    np.testing.assert_allclose(ns["g_rao"], want, rtol=1e-10, atol=1e-14)
+    pi = 0.5 * (p + np.eye(10)[b])  # tau = 1
+    want = 2 * pi * (c - (pi * c).sum(-1, keepdims=True)) - 0.5 * p * (c - (p * c).sum(-1, keepdims=True))
+    np.testing.assert_allclose(ns["g_reinmax"], want, rtol=1e-10, atol=1e-14)

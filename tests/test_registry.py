@@ -239,6 +239,55 @@ def _kl_backward(g, q, p):
     return g[:, None] * pq * (lr - _kl(q, p)[:, None]), g[:, None] * (pp - pq)
 
 
+def reference_conditional(x, idx, dtype, rng, draws: int = 1) -> np.ndarray:
+    """``(rows, k, draws)`` conditional Gumbel samples of ``x`` given
+    ``argmax == idx`` (domain 2), in float64, by the formula of the paper:
+    ``z_i = lse - log E_i``, ``z_j = -logaddexp(-z_i, log E_j - x_j)``."""
+    rows = np.arange(len(x))
+    lse = sp.logsumexp(x, axis=-1)
+    out = []
+    for d in range(draws):
+        e = -np.log(reference_uniforms(*x.shape, dtype, rng, d, domain=2))
+        zi = lse - np.log(e[rows, idx])
+        z = -np.logaddexp(-zi[:, None], np.log(e) - x)
+        z[rows, idx] = zi
+        out.append(z)
+    return np.stack(out, -1)
+
+
+def _conditional(call, x, idx):
+    z = reference_conditional(x, idx, call.arrays[0].dtype, call.options["rng"], call.options.get("num_samples") or 1)
+    return z if call.options.get("num_samples") else z[..., 0]
+
+
+def _gumbel_rao(call, g, x, idx):
+    tau, s = call.options["tau"], call.options.get("num_samples", 10)
+    z = reference_conditional(x, idx, call.arrays[0].dtype, call.options["rng"], s)
+    y = sp.softmax(z / tau, axis=1)
+    return (y * (g[..., None] - (g[..., None] * y).sum(1, keepdims=True))).mean(-1) / tau
+
+
+def _gumbel_rao_scale(call, g, x, idx):
+    """The size of the terms of the mean soft VJP: ``y_j (|g_j| + <|g|, y>)
+    / tau`` per draw, times ``1 + max|z| / tau`` for the rounding of the
+    samples ``z`` that ``y`` amplifies (relative to ``|z|``, by ``1 / tau``)."""
+    tau, s = call.options["tau"], call.options.get("num_samples", 10)
+    z = reference_conditional(x, idx, call.arrays[0].dtype, call.options["rng"], s)
+    y = sp.softmax(z / tau, axis=1)
+    size = np.abs(g)[..., None] + (np.abs(g)[..., None] * y).sum(1, keepdims=True)
+    amplified = 1 + np.abs(np.where(np.isfinite(z), z, 0)).max(1, keepdims=True) / tau
+    return (y * size * amplified).mean(-1) / tau
+
+
+def _reinmax(g, x, idx, tau):
+    """Liu et al. 2023, Algorithm 2, as the authors' code computes it (its
+    final centering included: zero up to rounding)."""
+    p = _softmax64(x)
+    pi = 0.5 * (_softmax64(x / tau) + np.eye(x.shape[1])[idx])
+    grad = 2 * pi * (g - (g * pi).sum(-1, keepdims=True)) - 0.5 * p * (g - (g * p).sum(-1, keepdims=True))
+    return grad - grad.mean(-1, keepdims=True)
+
+
 REFERENCES = {
     "logsumexp": lambda c, x: sp.logsumexp(x, axis=-1, keepdims=c.options.get("keepdims", False)),
     "softmax": lambda c, x: sp.softmax(x, axis=-1),
@@ -256,6 +305,9 @@ REFERENCES = {
         (x + reference_noise(*x.shape, c.arrays[0].dtype, c.options["rng"])) / c.options["tau"], axis=-1
     ),
     "log_gumbel_softmax_backward": lambda c, g, y: (g - np.exp(y) * g.sum(-1, keepdims=True)) / c.options["tau"],
+    "conditional_gumbel": _conditional,
+    "gumbel_rao_backward": _gumbel_rao,
+    "reinmax_backward": lambda c, g, x, idx: _reinmax(g, x, idx, c.options["tau"]),
     "exp_concrete_log_prob": lambda c, z, x: _exp_concrete(z, x, c.options["tau"]),
     "exp_concrete_log_prob_backward": lambda c, g, z, x: _exp_concrete_backward(g, z, x, c.options["tau"]),
     "concrete_log_prob": lambda c, y, x: _exp_concrete(y, x, c.options["tau"], simplex=True),
@@ -324,13 +376,17 @@ SCALES = {
     "exp_concrete_log_prob_backward": lambda c, g, z, x: _concrete_scales(g, z, x, c.options["tau"]),
     "concrete_log_prob_backward": lambda c, g, y, x: _concrete_scales(g, y, x, c.options["tau"], True),
     "categorical_kl_backward": lambda c, g, q, p: _kl_scales(g, q, p),
+    "gumbel_rao_backward": _gumbel_rao_scale,
     "categorical_entropy_backward": lambda c, g, x: np.abs(g)[:, None] * _softmax64(x)
     * (np.abs(sp.log_softmax(x, axis=-1)) + _entropy(x)[:, None]),
 }
 """Where a result is a difference of larger terms, the size of those terms
 (its rounding error is relative to them, not to the result)."""
 
-NOT_DIFFERENTIABLE = {"gumbel", "categorical", "reinforce", "logistic", "bernoulli"}
+NOT_DIFFERENTIABLE = {
+    "gumbel", "categorical", "reinforce", "logistic", "bernoulli", "conditional_gumbel", "gumbel_rao_backward",
+    "reinmax_backward",
+}
 """Operations with no gradient (noise, indices, a gradient estimate)."""
 
 
@@ -493,8 +549,10 @@ def test_bad_input(name):
             with pytest.raises(ValueError, match=f"{name}: tau must be finite and > 0"):
                 with_options(tau=tau)
     if op.needs_categories:
+        # Empty rows for the float arrays of the data's shape; an index keeps its own.
+        empty = [np.zeros((4, 0)) if role in ("data", "grad", "pair") else a for a, (_, role, _) in zip(call.arrays, op.arrays)]
         with pytest.raises(ValueError, match=f"{name}: the category axis"):
-            fn(np.zeros((4, 0)), **call.options)
+            fn(*empty, **call.options)
 
 
 # --------------------------------------------------------------------------
