@@ -452,21 +452,18 @@ def _void_rows(out, form, n):
 
 
 @part
-def _conditional_columns(r0, r1, x, index, out, k, s, k0, k1, row_ids):
-    """The column-order path of :func:`conditional_gumbel_fwd` (rows shorter
-    than :data:`SHORT_CONDITIONAL`): the arithmetic of
-    :func:`_conditioned_row`, each step one loop over the block's rows.
-    Every row takes the fast form first; a block holding slow rows then
-    replaces theirs with the softplus form.  Returns the block's status."""
-    wide_vectors()
+def _column_setup(r0, r1, x, index, k, inverted):
+    """The start of both sampling column paths: the block's rows in column
+    order and their :func:`_column_start` (``q``, maxima, sums, the
+    winners' logits and columns, each row's form), the Philox words of a
+    draw and the per-row scratch of :func:`_winners`.  Returns them all
+    with the block's status and its counts of slow and void rows."""
     rows = r1 - r0
     n = k * rows
-    inverted = s > 1
-    fs = np.empty(3 * n + 7 * rows, x.dtype)
+    fs = np.empty(2 * n + 7 * rows, x.dtype)
     xc = fs[:n]
     q = fs[n : 2 * n]
-    z = fs[2 * n : 3 * n]
-    per_row = fs[3 * n :]
+    per_row = fs[2 * n :]
     m = per_row[:rows]
     lse = per_row[rows : 2 * rows]
     total = per_row[2 * rows : 3 * rows]
@@ -479,10 +476,27 @@ def _conditional_columns(r0, r1, x, index, out, k, s, k0, k1, row_ids):
     far = ints[rows : 2 * rows]
     form = ints[2 * rows :]
     bad, nslow, nvoid = _column_start(r0, r1, x, index, k, inverted, xc, q, m, lse, total, xi, ic, far, form)
-    one = x.dtype.type(1)
-    zero = x.dtype.type(0)
     words = word_scratch(x, n + 4 * rows)
     wi = words[n + 3 * rows : n + 4 * rows]
+    return xc, q, lse, total, zi, below, c, ic, form, words, wi, bad, nslow, nvoid
+
+
+@part
+def _conditional_columns(r0, r1, x, index, out, k, s, k0, k1, row_ids):
+    """The column-order path of :func:`conditional_gumbel_fwd` (rows shorter
+    than :data:`SHORT_CONDITIONAL`): the arithmetic of
+    :func:`_conditioned_row`, each step one loop over the block's rows.
+    Every row takes the fast form first; a block holding slow rows then
+    replaces theirs with the softplus form.  Returns the block's status."""
+    wide_vectors()
+    rows = r1 - r0
+    inverted = s > 1
+    xc, q, lse, total, zi, below, c, ic, form, words, wi, bad, nslow, nvoid = _column_setup(
+        r0, r1, x, index, k, inverted
+    )
+    z = np.empty(k * rows, x.dtype)
+    one = x.dtype.type(1)
+    zero = x.dtype.type(0)
     ob = out[r0 * k * s : r1 * k * s]
     ks = np.uint64(k * s)
     for d in range(s):
@@ -537,33 +551,19 @@ def _gumbel_rao_columns(r0, r1, g, x, index, out, k, s, k0, k1, row_ids, tau):
     rows = r1 - r0
     n = k * rows
     inverted = s > 1
-    fs = np.empty(5 * n + 10 * rows, x.dtype)
-    xc = fs[:n]
-    q = fs[n : 2 * n]
-    gc = fs[2 * n : 3 * n]
-    v = fs[3 * n : 4 * n]
-    oc = fs[4 * n : 5 * n]
-    per_row = fs[5 * n :]
-    m = per_row[:rows]
-    lse = per_row[rows : 2 * rows]
-    total = per_row[2 * rows : 3 * rows]
-    xi = per_row[3 * rows : 4 * rows]
-    f = per_row[4 * rows : 5 * rows]
-    zi = per_row[5 * rows : 6 * rows]
-    below = per_row[6 * rows : 7 * rows]
-    c = per_row[7 * rows : 8 * rows]
-    zs = per_row[8 * rows : 9 * rows]
-    dot = per_row[9 * rows :]
-    ints = np.empty(3 * rows, np.int32)
-    ic = ints[:rows]
-    far = ints[rows : 2 * rows]
-    form = ints[2 * rows :]
-    bad, nslow, nvoid = _column_start(r0, r1, x, index, k, inverted, xc, q, m, lse, total, xi, ic, far, form)
+    xc, q, lse, total, zi, below, c, ic, form, words, wi, bad, nslow, nvoid = _column_setup(
+        r0, r1, x, index, k, inverted
+    )
+    fs = np.empty(3 * n + 3 * rows, x.dtype)
+    gc = fs[:n]
+    v = fs[n : 2 * n]
+    oc = fs[2 * n : 3 * n]
+    f = fs[3 * n : 3 * n + rows]
+    zs = fs[3 * n + rows : 3 * n + 2 * rows]
+    dot = fs[3 * n + 2 * rows :]
     one = x.dtype.type(1)
     zero = x.dtype.type(0)
     to_columns(g[r0 * k : r1 * k], gc, k, rows)
-    words = word_scratch(x, n + 4 * rows)
-    wi = words[n + 3 * rows : n + 4 * rows]
     inverse_taus(tau, r0, f)
     ns = x.dtype.type(s)
     for d in range(s):
