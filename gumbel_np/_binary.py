@@ -36,6 +36,7 @@ def logistic(
     axis: int = -1,
     row_ids: ArrayLike | None = None,
     like: Array | None = None,
+    chunks: int | str | tuple | None = None,
     out: Array | None = None,
 ) -> Array:
     """Standard logistic noise ``log(u) - log1p(-u)`` from the counter-based stream.
@@ -57,8 +58,12 @@ def logistic(
     row_ids : array_like of int, optional
         Stream id of each row, of the batch shape (``shape`` without
         ``axis``).  Default: the row's flat position in the batch.
-    like : ndarray, optional
-        A CuPy array puts the noise on its device.
+    like : ndarray or dask.array.Array, optional
+        A CuPy array puts the noise on its device.  A Dask array gives a
+        Dask array with chunks of its type (NumPy or CuPy), and its chunks
+        when it has ``shape``.
+    chunks : int, tuple, "auto" or dict, optional
+        Make a lazy Dask array with these chunks, as :func:`gumbel` does.
     out : ndarray, optional
         Where to write the noise (see "Output arrays" in the README).
 
@@ -96,7 +101,7 @@ def logistic(
     >>> gnp.logistic((2, 3), rng=0).shape
     (2, 3)
     """
-    return run(OPS["logistic"], (shape,), axis, out, dtype=dtype, rng=rng, row_ids=row_ids, like=like)
+    return run(OPS["logistic"], (shape,), axis, out, dtype=dtype, rng=rng, row_ids=row_ids, like=like, chunks=chunks)
 
 
 @shared_docs

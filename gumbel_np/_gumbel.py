@@ -22,6 +22,7 @@ def gumbel(
     axis: int = -1,
     row_ids: ArrayLike | None = None,
     like: Array | None = None,
+    chunks: int | str | tuple | None = None,
     out: Array | None = None,
 ) -> Array:
     """Standard Gumbel(0, 1) noise from the counter-based Philox4x32-10 stream.
@@ -43,9 +44,18 @@ def gumbel(
     row_ids : array_like of int, optional
         Stream id of each row, of the batch shape (``shape`` without
         ``axis``).  Default: the row's flat position in the batch.
-    like : ndarray, optional
+    like : ndarray or dask.array.Array, optional
         A CuPy array puts the noise on its device; None or a NumPy array
-        gives a NumPy array.
+        gives a NumPy array.  A Dask array gives a Dask array with
+        chunks of its type (NumPy or CuPy), and its chunks when it has
+        ``shape``.
+    chunks : int, tuple, "auto" or dict, optional
+        Make a lazy Dask array with these chunks (``dask.array``'s
+        ``chunks``), each generated where it is computed; its values equal
+        the in-memory call's bit for bit, whatever the chunks.  A row is
+        generated whole (its categories are counted from 0) and the
+        requested chunks of ``axis`` are cut from it.  ``row_ids`` may be a
+        Dask array, rechunked to the batch.
 
     out : ndarray, optional
         Where to write the noise: an array of ``shape`` and ``dtype`` (NumPy,
@@ -98,7 +108,7 @@ def gumbel(
     >>> bool((gnp.gumbel((1, 3), rng=0, row_ids=[1]) == g[1:]).all())
     True
     """
-    return run(OPS["gumbel"], (shape,), axis, out, dtype=dtype, rng=rng, row_ids=row_ids, like=like)
+    return run(OPS["gumbel"], (shape,), axis, out, dtype=dtype, rng=rng, row_ids=row_ids, like=like, chunks=chunks)
 
 
 @shared_docs

@@ -609,8 +609,20 @@ def run(op: Op, arrays: tuple[Any, ...], axis: Any, out: Any, **opts: Any) -> An
     """Call the operation ``op`` on its positional ``arrays`` with its options.
 
     Namespace and backend first (from the arrays, or ``like=``), then the
-    rest on the device of the arrays (:func:`_call`).
+    rest on the device of the arrays (:func:`_call`).  A Dask array among
+    the arguments (or ``chunks=`` given to a noise function) makes the call
+    a lazy graph of such calls (``_dask.py``); Dask is never imported here:
+    a Dask array can only exist if ``dask.array`` is in ``sys.modules``.
     """
+    import sys
+
+    if sys.modules.get("dask.array") is not None or opts.get("chunks") is not None:
+        lazy = sys.modules.get(f"{__package__}._dask")
+        if lazy is None:
+            from . import _dask as lazy
+        res = lazy.dask_run(op, arrays, axis, out, opts)
+        if res is not None:
+            return res
     func = op.name
     if op.result != "noise" and type(axis) is int and axis == -1:
         res = _small_call(op, arrays, out, opts)
