@@ -30,7 +30,7 @@ default (``GUMBEL_NP_DASK_THREADS=0``: every core per worker).
 
     python bench/bench_dask.py [--quick] [--sizes 100000000x10,10000000x128]
         [--workers 2] [--threads 2] [--repeat 3] [--chunk-mib 64]
-        [--json FILE] [--markdown FILE] [--readme]
+        [--keep-freed] [--json FILE] [--markdown FILE] [--readme]
 """
 
 from __future__ import annotations
@@ -237,11 +237,21 @@ def _persisted_size(client, n, k, chunk, repeat, only_ours, ops):
     return out
 
 
-def on_cluster(sizes, repeat, workers, chunk_mib, env=None, only_ours=False, ops=("categorical", "gumbel_softmax")):
+KEEP_FREED = {"MALLOC_TRIM_THRESHOLD_": 2**30, "MALLOC_MMAP_THRESHOLD_": 2**28}
+"""With ``--keep-freed``: glibc settings for the workers under which freed
+memory is reused rather than returned to the system at once (``distributed``
+sets ``MALLOC_TRIM_THRESHOLD_`` to 64 KiB, and then every result of more
+than 128 KiB is a fresh mapping whose pages fault in on first write)."""
+
+
+def on_cluster(sizes, repeat, workers, chunk_mib, env=None, only_ours=False, ops=("categorical", "gumbel_softmax"),
+               keep_freed=False):
+    import dask
     from distributed import Client, LocalCluster
 
     out = {}
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+    spawn = dict(dask.config.get("distributed.nanny.pre-spawn-environ"), **(KEEP_FREED if keep_freed else {}))
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn}), LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                       silence_logs=40, env=env or {}) as cluster, Client(cluster) as client:
         for n, k in sizes:
             chunk = chunk_rows(k, chunk_mib)
@@ -265,7 +275,8 @@ def on_cluster(sizes, repeat, workers, chunk_mib, env=None, only_ours=False, ops
 
 def table(sizes, local, dask_, threads_rows, args):
     lines = [
-        f"float32, {args.workers}-worker LocalCluster (processes, 1 thread each) against the in-process call "
+        f"float32, {args.workers}-worker LocalCluster (processes, 1 thread each"
+        f"{', workers keeping freed memory (--keep-freed)' if args.keep_freed else ''}) against the in-process call "
         f"on {args.threads} Numba threads, same run; chunks of about {args.chunk_mib} MiB of logits; "
         f"median of {args.repeat}.",
         "",
@@ -309,18 +320,21 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2, help="Numba threads of the in-process call (2)")
     p.add_argument("--repeat", type=int, default=3, help="timed runs; the median is reported (3)")
     p.add_argument("--chunk-mib", type=float, default=64, help="MiB of logits per chunk (64)")
+    p.add_argument("--keep-freed", action="store_true",
+                   help="workers keep freed memory for reuse (glibc thresholds, see KEEP_FREED)")
     p.add_argument("--no-threads-check", action="store_true", help="skip the Numba-threads comparison")
     p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     p.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
     p.add_argument("--readme", action="store_true",
-                   help="also write the table into the README (between <!-- dask-bench:start --> and :end -->)")
+                   help="also write the table into the README (between <!-- dask-bench:start --> and :end -->; "
+                        "with --keep-freed, <!-- dask-bench-keep-freed:start -->)")
     args = p.parse_args(argv)
     if args.readme and (args.quick or args.sizes):
         p.error("--readme takes the default sizes")
     sizes = parse_sizes(args.sizes or (QUICK if args.quick else FULL))
 
     local = in_process(sizes, args.repeat, args.threads)
-    dask_ = on_cluster(sizes, args.repeat, args.workers, args.chunk_mib)
+    dask_ = on_cluster(sizes, args.repeat, args.workers, args.chunk_mib, keep_freed=args.keep_freed)
     threads_rows = {}
     if not args.no_threads_check:
         # One size per op, smaller: a fresh cluster per setting.
@@ -344,7 +358,7 @@ def main(argv=None):
     if args.readme:
         from topk_targets import write_readme
 
-        write_readme("dask-bench", text)
+        write_readme("dask-bench-keep-freed" if args.keep_freed else "dask-bench", text)
     return rows
 
 
