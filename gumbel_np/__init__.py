@@ -79,6 +79,10 @@ values of every domain in the tests lock it; a change is a breaking change
 announced in the changelog.
 """
 
+from ._dask import add_dask_notes as _add_dask_notes  # noqa: E402 (imports no Dask)
+
+_add_dask_notes(globals())
+
 __all__ = ["STREAM_VERSION", *sorted((*_OPS, *_HOST_FUNCTIONS))]
 """The public functions are the operations of the registry (``_ops.OPS`` and
 ``_ops.HOST_FUNCTIONS``)."""
