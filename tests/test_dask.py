@@ -567,3 +567,16 @@ def test_discrete_choice_dask_example():
     assert res["rechunk_invariant"] is True and res["reorder_invariant"] is True
     assert res["positional_changed_fraction"] > 0.5
     assert len(res["peak_mib_per_worker"]) == 2 and res["agents_per_second"] > 0
+
+
+def test_every_docstring_says_what_dask_does_with_the_category_axis():
+    from gumbel_np._ops import OPS
+
+    for name, op in OPS.items():
+        doc = getattr(gnp, name).__doc__
+        assert _dask.dask_doc(op).split(";")[0] in " ".join(doc.split()), name
+        rule = {"split": "tree reduction", "whole": "rechunked to one chunk", "any": "any chunking"}
+        if op.result != "noise":
+            assert rule[_dask.chunking(op)] in " ".join(doc.split()), name
+    assert "rechunked to one chunk" in " ".join(gnp.logsumexp.__doc__.split())
+    assert "tree reduction" in " ".join(gnp.categorical.__doc__.split())
