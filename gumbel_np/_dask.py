@@ -67,6 +67,7 @@ from ._ops import OPS, Op, run
 from ._random import philox_key
 from ._validation import (
     check_flag,
+    check_row_id_values,
     check_shape,
     compute_dtypes,
     noise_dtype,
@@ -968,6 +969,14 @@ def _noise_call(op: Op, shape: Any, axis: Any, opts: dict) -> Any:
         chunks = like.chunks if lazy_like and tuple(like.shape) == dims else "auto"
         if chunks == "auto" and is_dask(row_ids) and tuple(row_ids.shape) == batch:
             chunks = row_ids.chunks[:ax] + ((dims[ax],),) + row_ids.chunks[ax:]
+    # "auto" along the noise axis keeps it whole: its rows are generated whole
+    # anyway, and Dask's own choice would make each task hold many chunks.
+    if isinstance(chunks, str) and chunks == "auto":
+        chunks = tuple(dims[ax] if d == ax else "auto" for d in range(D))
+    elif isinstance(chunks, tuple) and len(chunks) == D and isinstance(chunks[ax], str) and chunks[ax] == "auto":
+        chunks = chunks[:ax] + (dims[ax],) + chunks[ax + 1:]
+    elif isinstance(chunks, dict):
+        chunks = {d: dims[ax] if (d % D == ax and isinstance(c, str) and c == "auto") else c for d, c in chunks.items()}
     wanted = da.core.normalize_chunks(chunks, dims, dtype=want)
     # The noise of a row is made whole (its categories are counted from 0):
     # the requested chunks of the category axis are cut from it afterwards.
@@ -1033,7 +1042,8 @@ def _split_categorical(op: Op, data: Any, ax: int, opts: dict) -> Any:
     import dask.array as da
 
     func = op.name
-    _known_rows(data, ax, func, "a category axis split across chunks")
+    if opts.get("row_ids") is None:
+        _known_rows(data, ax, func, "a category axis split across chunks with the default row ids")
     s = opts.get("num_samples")
     replace = opts.get("replace", True)
     n = 1 if s is None else int(s)
@@ -1120,6 +1130,7 @@ def _candidates(x: Any, m: Any, *rest: Any, tree: _Tree, block_info: Any = None)
     m2 = m.reshape(rows).astype(compute, copy=False)
     plan = _Plan(tree.op, ax, tree.ndim, (), tree.batch, 0, (), (), ())
     if tree.user_ids:
+        check_row_id_values(xp, rest[0], tree.op)  # the in-memory ValueError
         ids = xp.ascontiguousarray(rest[0].reshape(rows).astype(np.int64, copy=False))
     else:
         ids = _row_ids(xp, plan, loc).reshape(rows)
@@ -1131,7 +1142,8 @@ def _candidates(x: Any, m: Any, *rest: Any, tree: _Tree, block_info: Any = None)
             r1 = min(rows, r0 + step)
             xs, ms = x2[r0:r1], m2[r0:r1, None]
             for d in range(tree.draws):
-                z = (xs - ms) + _category_noise(xp, r1 - r0, j0, j1, tree.rng, d, ids[r0:r1], compute)
+                with np.errstate(over="ignore", invalid="ignore"):  # as the kernel: inf - inf is NaN
+                    z = (xs - ms) + _category_noise(xp, r1 - r0, j0, j1, tree.rng, d, ids[r0:r1], compute)
                 if xp is not np:
                     z = z.get()
                 if b == 1:
@@ -1149,7 +1161,10 @@ def _candidates(x: Any, m: Any, *rest: Any, tree: _Tree, block_info: Any = None)
                     out[r0:r1, d * b:(d + 1) * b], out[r0:r1, nb + d * b: nb + (d + 1) * b] = _top(z, idx, b)
     out[:, 2 * nb] = m2 if xp is np else m2.get()
     out[:, 2 * nb + 1] = 0 if tree.replace else ((x2 != -np.inf).sum(axis=1) if xp is np else (x2 != -np.inf).sum(axis=1).get())
-    out[:, 2 * nb + 2] = _row_ids(np, plan, loc).reshape(rows)
+    # The rows' positions, for the error message (-1 where the data's chunk
+    # sizes are unknown: then the rows are known by their row ids only).
+    known = not _unknown(tree.batch) and not any(_unknown(loc[d]) for d in range(tree.ndim) if d != ax)
+    out[:, 2 * nb + 2] = _row_ids(np, plan, loc).reshape(rows) if known else -1
     return np.moveaxis(out.reshape(bshape + (width,)), -1, ax)
 
 
@@ -1191,7 +1206,8 @@ def _finish_tree(x: Any, axis: Any = None, keepdims: bool = True, tree: _Tree | 
     if bad.any():
         where_rows = np.flatnonzero(bad)
         r = int(where_rows[0])
-        pos = tuple(int(i) for i in np.unravel_index(int(out[r, 2 * nb + 2]), tree.batch))
+        p = int(out[r, 2 * nb + 2])
+        pos = tuple(int(i) for i in np.unravel_index(p, tree.batch)) if p >= 0 else "(position unknown)"
         what = "holds NaN" if np.isnan(m[r]) else ("holds +inf" if m[r] > 0 else "is all -inf")
         if np.isfinite(m[r]):
             raise ValueError(

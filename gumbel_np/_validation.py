@@ -225,6 +225,13 @@ def check_row_ids(xp: Any, row_ids: Any, lay: Rows, func: str) -> Any:
         raise ValueError(
             f"{func}: row_ids must have the batch shape {lay.batch}, got shape {ids.shape}"
         )
+    check_row_id_values(xp, ids, func)
+    return xp.ascontiguousarray(ids.astype(np.int64, copy=False)).reshape(lay.rows)
+
+
+def check_row_id_values(xp: Any, ids: Any, func: str) -> None:
+    """ValueError naming the first of the integer ``ids`` outside ``[0,
+    2**63)``."""
     if ids.size:
         if ids.dtype.kind == "i" and bool((ids < 0).any()):
             first = int(ids.reshape(-1)[int(xp.argmax((ids < 0).reshape(-1)))])
@@ -232,7 +239,6 @@ def check_row_ids(xp: Any, row_ids: Any, lay: Rows, func: str) -> Any:
         if ids.dtype.kind == "u" and ids.dtype.itemsize == 8 and bool((ids >= np.uint64(2**63)).any()):
             first = int(ids.reshape(-1)[int(xp.argmax((ids >= np.uint64(2**63)).reshape(-1)))])
             raise ValueError(f"{func}: row_ids must lie in [0, 2**63), got {first}")
-    return xp.ascontiguousarray(ids.astype(np.int64, copy=False)).reshape(lay.rows)
 
 
 MAX_DRAWS = 1 << 28

@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -455,6 +456,42 @@ def test_bad_values_raise_at_compute_time():
     ids = np.arange(12)
     ids[6] = -4
     _compute_error(gnp.gumbel_softmax, da.from_array(x, chunks=(5, 6)), row_ids=da.from_array(ids, chunks=5), rng=1)
+    for chunks in ((5, 6), (5, 4)):  # the category axis whole and split
+        _compute_error(gnp.categorical, da.from_array(x, chunks=chunks), row_ids=da.from_array(ids, chunks=5), rng=1)
+    big = np.arange(12, dtype=np.uint64)
+    big[3] = np.uint64(2**63)
+    _compute_error(gnp.categorical, da.from_array(x, chunks=(5, 4)), row_ids=da.from_array(big, chunks=5), rng=1)
+
+
+def test_split_categories_after_a_boolean_selection_with_row_ids():
+    # Unknown row chunks: the row ids carry the rows' identity, so the split
+    # tree needs no positions; an error then cannot name a position.
+    x = np.random.default_rng(0).standard_normal((8, 6)).astype(np.float32)
+    keep = np.array([1, 0, 1, 1, 0, 1, 1, 0], bool)
+    ids = da.arange(8, chunks=4)[da.from_array(keep, chunks=4)]
+    lazy = gnp.categorical(da.from_array(x, chunks=(4, 3))[da.from_array(keep, chunks=4)], rng=1, row_ids=ids)
+    assert_bits(lazy, gnp.categorical(x[keep], rng=1, row_ids=np.arange(8)[keep]))
+    x[2, 1] = np.nan
+    bad = gnp.categorical(da.from_array(x, chunks=(4, 3))[da.from_array(keep, chunks=4)], rng=1, row_ids=ids)
+    with pytest.raises(ValueError, match=r"categorical: row \(position unknown\) of logits holds NaN"):
+        bad.compute()
+
+
+def test_split_categories_warn_no_more_than_the_kernel():
+    x = np.array([[3e38, -3e38, 1.0, 0.5]], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        want = gnp.categorical(x, rng=0, num_samples=2)
+        assert_bits(gnp.categorical(da.from_array(x, chunks=(1, 2)), rng=0, num_samples=2), want)
+
+
+def test_auto_noise_chunks_keep_the_noise_axis_whole():
+    with dask.config.set({"array.chunk-size": "1MiB"}):
+        for axis, kw in ((-1, {"chunks": "auto"}), (-1, {"chunks": (8, "auto")}), (0, {"chunks": "auto"})):
+            r = gnp.gumbel((64, 32768), rng=0, axis=axis, **kw)
+            assert r.numblocks[axis] == 1, (axis, kw, r.chunks)
+            assert r.nbytes / r.npartitions <= 2**21  # a task holds about a chunk
+        assert_bits(gnp.gumbel((64, 32768), rng=0, chunks="auto"), gnp.gumbel((64, 32768), rng=0))
 
 
 def test_out_is_refused_and_mixed_chunk_types():
