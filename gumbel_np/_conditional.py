@@ -48,9 +48,12 @@ def conditional_gumbel(
     Returns
     -------
     ndarray
-        ``z``, of the logits' shape and dtype, with a trailing axis of
-        ``num_samples`` when given (as :func:`bernoulli`'s).  ``argmax(z,
-        axis) == index`` for every sample.
+        ``z``, of the logits' shape and float dtype (integers and bools give
+        float64), with a trailing axis of ``num_samples`` when given (as
+        :func:`bernoulli`'s).  ``argmax(z, axis) == index`` for every sample,
+        float16 included.  Draw 0 of ``num_samples=S`` is the sample of
+        ``num_samples=None`` to rounding (an ulp: the two divide at
+        different places).
 
     Raises
     ------
@@ -75,10 +78,12 @@ def conditional_gumbel(
     exp(-logits_j)``, with ``E`` standard exponentials.  This is the exact
     conditional law: averaged over ``index ~ softmax(logits)`` it is the law
     of ``logits + gumbel(...)``.  It is evaluated in log space (``z_j = z_i
-    - log1p(...)``), never as ``exp(logits)``: logits of 1e4 and ``-inf``
+    - log(1 + t_j)`` with ``t_j = E_j exp(z_i - logits_j)`` formed from the
+    row's ``exp(logits - max)``, or the softplus form where a row spreads
+    too wide for it), never as ``exp(logits)``: logits of 1e4 and ``-inf``
     masks are exact (a masked category gets ``-inf``).  Rounding can never
     make another category tie with the winner: such a value is set to the
-    float just below it.
+    float just below it, after the rounding to float16 too.
 
     The uniforms come from their own stream domain (domain 2 of
     ``STREAM_VERSION``): under one key they are independent of the noise of

@@ -798,6 +798,23 @@ def _index(xp: Any, x: Any, func: str, name: str, lay: Any, axis: Any, role: str
     return xp.ascontiguousarray(idx.astype(np.int64, copy=False)).reshape(lay.rows, n), idx
 
 
+def _untie_narrowed(xp: Any, z: Any, choice: Any, dt: Any) -> Any:
+    """Conditional samples ``z`` (``(rows, k, s)``, computed in a wider
+    float) rounded to ``dt`` (float16), with every other category that the
+    rounding tied with the winner ``choice[r]`` set to the ``dt`` value just
+    below it: the kernel's rule, kept after the rounding, so that the argmax
+    is still the index.  The indices were checked by the kernel."""
+    h = z.astype(dt)
+    rows = xp.arange(h.shape[0])
+    win = h[rows, choice, :]  # (rows, s)
+    tied = h == win[:, None, :]
+    tied[rows, choice, :] = False
+    if bool(tied.any()):
+        below = xp.nextafter(win, xp.asarray(-np.inf, dt))
+        h = xp.where(tied, below[:, None, :], h)
+    return h
+
+
 _INDEX_ROLES = ("index", "ranking", "choice")
 """The roles of integer category indices."""
 
@@ -1031,6 +1048,8 @@ def _call(op: Op, xp: Any, backend: Any, arrays: tuple[Any, ...], axis: Any, out
     if op.result == "samples":
         return deliver(xp, buf.reshape(shape), out)
     if op.result in ("bits", "draws"):
+        if op.result == "draws" and np.dtype(dt) != np.dtype(ct):
+            buf = _untie_narrowed(xp, buf.reshape(lay.rows, lay.k, values["nsamples"]), values["choice"], dt)
         if moved:
             buf = xp.moveaxis(buf.reshape(lay.batch + (lay.k, values["nsamples"])), -2, lay.axis)
         return deliver(xp, buf.reshape(shape).astype(dt, copy=False), out)

@@ -144,13 +144,14 @@ def test_averaged_over_the_index_it_is_the_unconditional_law():
     assert st.kstest(z.max(1) - sp.logsumexp(LAW), st.gumbel_r.cdf).pvalue > ALPHA
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize("k", [GUMBEL_ROW_PATHS[0], SHORT_CONDITIONAL - 1, SHORT_CONDITIONAL, 64, 1000])
 def test_argmax_is_the_index_always(dtype, k):
     """Over many rows and draws, random and peaked logits, equal logits
     (where rounding ties are likeliest) and logits spread beyond the fast
     path's range: the argmax (ties to the lowest index, as ``categorical``)
-    is always the index conditioned on."""
+    is always the index conditioned on (float16 too: a value that the
+    rounding to half ties with the winner is set just below it)."""
     rng = np.random.default_rng(k)
     rows = max(2000, 400_000 // k)
     x = (3 * rng.standard_normal((rows, k))).astype(dtype)
@@ -158,7 +159,9 @@ def test_argmax_is_the_index_always(dtype, k):
     x[rows // 4 : rows // 2] *= 40  # spread wider than FAST_SPREAD
     i = rng.integers(0, k, rows)
     z = gnp.conditional_gumbel(x, i, rng=6, num_samples=3)
+    assert z.dtype == dtype
     assert (z.argmax(1) == i[:, None]).all()
+    assert (gnp.conditional_gumbel(x, i, rng=6).argmax(1) == i).all()
 
 
 # --------------------------------------------------------------------------
