@@ -977,7 +977,10 @@ def _noise_call(op: Op, shape: Any, axis: Any, opts: dict) -> Any:
         chunks = chunks[:ax] + (dims[ax],) + chunks[ax + 1:]
     elif isinstance(chunks, dict):
         chunks = {d: dims[ax] if (d % D == ax and isinstance(c, str) and c == "auto") else c for d, c in chunks.items()}
-    wanted = da.core.normalize_chunks(chunks, dims, dtype=want)
+    try:
+        wanted = da.core.normalize_chunks(chunks, dims, dtype=want)
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"{func}: chunks={chunks!r} do not fit the shape {dims}: {exc}") from exc
     # The noise of a row is made whole (its categories are counted from 0):
     # the requested chunks of the category axis are cut from it afterwards.
     ext_chunks = wanted[:ax] + ((dims[ax],),) + wanted[ax + 1:]

@@ -617,3 +617,11 @@ def test_every_docstring_says_what_dask_does_with_the_category_axis():
             assert rule[_dask.chunking(op)] in " ".join(doc.split()), name
     assert "rechunked to one chunk" in " ".join(gnp.logsumexp.__doc__.split())
     assert "tree reduction" in " ".join(gnp.categorical.__doc__.split())
+
+
+def test_bad_noise_chunks_name_the_function():
+    for chunks in ((2,), "abc"):
+        with pytest.raises(ValueError, match=r"^gumbel: chunks=.* do not fit the shape \(3, 3\)"):
+            gnp.gumbel((3, 3), rng=0, chunks=chunks)
+        with pytest.raises(ValueError, match=r"^logistic: chunks="):
+            gnp.logistic((3, 3), rng=0, chunks=chunks)
