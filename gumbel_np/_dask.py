@@ -63,7 +63,7 @@ from numpy.exceptions import AxisError
 
 from . import _ops
 from ._dispatch import is_cupy_array, namespace
-from ._ops import OPS, Op, run
+from ._ops import ARRAY_OPTIONS, OPS, Op, run
 from ._random import philox_key
 from ._validation import (
     check_flag,
@@ -94,8 +94,6 @@ value per row), ``index`` (the batch shape plus trailing sample axes)."""
 RESULTS = ("rows", "batch", "per_index", "samples", "bits", "noise", "draws")
 """The result kinds this module can lay out."""
 
-ARRAY_OPTIONS = ("tau", "noise", "row_ids", "baseline")
-"""The options that may hold an array (the others are scalars or flags)."""
 
 SPLIT = ("categorical",)
 """Operations that keep a split category axis and combine the chunks exactly."""
@@ -799,9 +797,9 @@ def _graph(op: Op, lazy: list[Any], di: int, ax: int, opts: dict, axis: Any, sca
         dims = layout[kind] if role != "choice" else bdims
         x = da.asarray(x)
         if role == "pair" and x.shape != data.shape:
-            x = _broadcast(da, x, data.shape, func)
+            x = _broadcast(da, x, data.shape)
         elif kind == "batch":
-            x = _broadcast(da, x, tuple(data.shape[d] if d != ax else 1 for d in full) if keepdims and role != "choice" else batch, func)
+            x = _broadcast(da, x, tuple(data.shape[d] if d != ax else 1 for d in full) if keepdims and role != "choice" else batch)
         inputs.append((i, dims))
         args.append(_aligned(x, dims, ext_chunks))
 
@@ -810,8 +808,6 @@ def _graph(op: Op, lazy: list[Any], di: int, ax: int, opts: dict, axis: Any, sca
     tau_grad = bool(opts.get("tau_grad"))
     tau_shape: tuple[int, ...] = ()
     for name, value in opts.items():
-        if name in ("chunks",):
-            continue
         if name == "tau":
             tdims = full if op.elementwise else bdims
             t = value if hasattr(value, "ndim") else np.asarray(value)
@@ -827,7 +823,7 @@ def _graph(op: Op, lazy: list[Any], di: int, ax: int, opts: dict, axis: Any, sca
                 continue
             target = data.shape if op.elementwise else batch
             inputs.append(("tau", tdims))
-            args.append(_aligned(_broadcast(da, da.asarray(t), target, func), tdims, ext_chunks))
+            args.append(_aligned(_broadcast(da, da.asarray(t), target), tdims, ext_chunks))
         elif name == "noise" and (is_dask(value) or np.ndim(value) > 0):
             inputs.append(("noise", full))
             args.append(_aligned(da.asarray(value), full, ext_chunks))
@@ -837,7 +833,7 @@ def _graph(op: Op, lazy: list[Any], di: int, ax: int, opts: dict, axis: Any, sca
         elif name == "baseline" and not (value is None or isinstance(value, str) or np.ndim(value) == 0):
             index_shape = batch + samples
             inputs.append(("baseline", bdims + sdims))
-            args.append(_aligned(_broadcast(da, da.asarray(value), index_shape, func), bdims + sdims, ext_chunks))
+            args.append(_aligned(_broadcast(da, da.asarray(value), index_shape), bdims + sdims, ext_chunks))
         else:
             static[name] = value
     ids = "row_ids" in op.options and opts.get("row_ids") is None
@@ -871,7 +867,7 @@ def _graph(op: Op, lazy: list[Any], di: int, ax: int, opts: dict, axis: Any, sca
         inputs=tuple(inputs), outputs=tuple(outputs), static=tuple(sorted(static.items(), key=lambda kv: kv[0])),
         ids=ids, expand_tau=expand_tau, call_axis=axis,
     )
-    dtype = _result_dtype(op, lazy, opts, xp)
+    dtype = _result_dtype(op, lazy)
     name = f"{func}-{_token(plan, *args)}"
     inter = da.map_blocks(
         _block, plan, *args, chunks=ext_chunks, meta=_meta(np, rank, object), name=name,
@@ -886,34 +882,33 @@ def _graph(op: Op, lazy: list[Any], di: int, ax: int, opts: dict, axis: Any, sca
         if kind == "pair_grad":
             pair = next(x for (_, role, _), x in zip(op.arrays, lazy) if role == "pair")
             if tuple(pair.shape) != tuple(data.shape):
-                r = _summed(r, ax, tuple(pair.shape), rows_layout=True)
+                r = _summed(r, ax, tuple(pair.shape))
         elif kind == "tau_grad":
             tau = opts["tau"]
-            r = _summed(r, ax if op.elementwise else None, tau_shape, rows_layout=op.elementwise)
+            r = _summed(r, ax if op.elementwise else None, tau_shape)
             r = r.reshape(np.shape(tau)) if tuple(r.shape) != tuple(np.shape(tau)) else r
         results.append(r)
     return results[0] if len(results) == 1 else tuple(results)
 
 
-def _broadcast(da: Any, x: Any, shape: tuple[int, ...], func: str) -> Any:
+def _broadcast(da: Any, x: Any, shape: tuple[int, ...]) -> Any:
     if tuple(x.shape) == tuple(shape):
         return x
     return da.broadcast_to(x, shape)
 
 
-def _result_dtype(op: Op, lazy: list[Any], opts: dict, xp: Any) -> np.dtype:
+def _result_dtype(op: Op, lazy: list[Any]) -> np.dtype:
     """The float dtype of the results (NumPy's promotion of the data, pair
     and gradients, after the conversions of DESIGN section 5)."""
-    half = xp is not np
     kinds = [
-        compute_dtypes(np.dtype(x.dtype), op.name, name, half)[1]
+        compute_dtypes(np.dtype(x.dtype), op.name, name, False)[1]
         for (_, role, name), x in zip(op.arrays, lazy)
         if role in ("data", "pair", "grad", "grad_batch")
     ]
     return np.result_type(*kinds)
 
 
-def _summed(r: Any, ax: int | None, shape: tuple[int, ...], rows_layout: bool) -> Any:
+def _summed(r: Any, ax: int | None, shape: tuple[int, ...]) -> Any:
     """``sum_to_shape`` of the per-row (per-element) terms ``r``, in one task
     over them all, in the layout the in-memory call sums them in (the
     kernels' rows, with the category axis last), so that it matches that call
@@ -925,7 +920,7 @@ def _summed(r: Any, ax: int | None, shape: tuple[int, ...], rows_layout: bool) -
     whole = r.rechunk(tuple((n,) for n in r.shape))
     out_shape = tuple(shape)
     return da.map_blocks(
-        _sum_block, whole, ax if rows_layout else None, out_shape,
+        _sum_block, whole, ax, out_shape,
         chunks=tuple((n,) for n in out_shape), drop_axis=list(range(len(out_shape), whole.ndim)) if whole.ndim > len(out_shape) else None,
         meta=_meta(_xp_of(whole._meta), len(out_shape), whole.dtype),
     )
@@ -1019,7 +1014,6 @@ class _Tree:
     axis: int
     ndim: int
     batch: tuple[int, ...]
-    k: int
     draws: int
     best: int
     replace: bool
@@ -1028,12 +1022,13 @@ class _Tree:
     user_ids: bool
 
     @property
-    def width(self) -> int:
-        return 2 * self.draws * self.best + 3
+    def k(self) -> int:
+        """``num_samples``."""
+        return self.draws * self.best
 
     @property
-    def batch_dims(self) -> tuple[int, ...]:
-        return tuple(d for d in range(self.ndim) if d != self.axis)
+    def width(self) -> int:
+        return 2 * self.draws * self.best + 3
 
 
 def _split_categorical(op: Op, data: Any, ax: int, opts: dict) -> Any:
@@ -1059,7 +1054,7 @@ def _split_categorical(op: Op, data: Any, ax: int, opts: dict) -> Any:
     batch = tuple(n_ for i, n_ in enumerate(data.shape) if i != ax)
     row_ids = opts.get("row_ids")
     tree = _Tree(
-        op=func, axis=ax, ndim=data.ndim, batch=batch, k=n, draws=draws, best=best, replace=bool(replace),
+        op=func, axis=ax, ndim=data.ndim, batch=batch, draws=draws, best=best, replace=bool(replace),
         rng=opts["rng"], compute=compute.str, user_ids=row_ids is not None,
     )
     m = da.max(data, axis=ax, keepdims=True)
@@ -1146,7 +1141,8 @@ def _candidates(x: Any, m: Any, *rest: Any, tree: _Tree, block_info: Any = None)
             xs, ms = x2[r0:r1], m2[r0:r1, None]
             for d in range(tree.draws):
                 with np.errstate(over="ignore", invalid="ignore"):  # as the kernel: inf - inf is NaN
-                    z = (xs - ms) + _category_noise(xp, r1 - r0, j0, j1, tree.rng, d, ids[r0:r1], compute)
+                    z = xs - ms
+                    z += _category_noise(xp, r1 - r0, j0, j1, tree.rng, d, ids[r0:r1], compute)
                 if xp is not np:
                     z = z.get()
                 if b == 1:
@@ -1167,7 +1163,12 @@ def _candidates(x: Any, m: Any, *rest: Any, tree: _Tree, block_info: Any = None)
     # The rows' positions, for the error message (-1 where the data's chunk
     # sizes are unknown: then the rows are known by their row ids only).
     known = not _unknown(tree.batch) and not any(_unknown(loc[d]) for d in range(tree.ndim) if d != ax)
-    out[:, 2 * nb + 2] = _row_ids(np, plan, loc).reshape(rows) if known else -1
+    if not known:
+        out[:, 2 * nb + 2] = -1
+    elif tree.user_ids or xp is not np:
+        out[:, 2 * nb + 2] = _row_ids(np, plan, loc).reshape(rows)
+    else:
+        out[:, 2 * nb + 2] = ids  # the default ids are the positions
     return np.moveaxis(out.reshape(bshape + (width,)), -1, ax)
 
 
@@ -1211,15 +1212,9 @@ def _finish_tree(x: Any, axis: Any = None, keepdims: bool = True, tree: _Tree | 
         r = int(where_rows[0])
         p = int(out[r, 2 * nb + 2])
         pos = tuple(int(i) for i in np.unravel_index(p, tree.batch)) if p >= 0 else "(position unknown)"
-        what = "holds NaN" if np.isnan(m[r]) else ("holds +inf" if m[r] > 0 else "is all -inf")
-        if np.isfinite(m[r]):
-            raise ValueError(
-                f"{tree.op}: row {pos} of logits has {int(live[r])} categories that are not -inf, fewer than "
-                f"num_samples={tree.k} draws without replacement ({where_rows.size} such row(s))"
-            )
-        raise ValueError(
-            f"{tree.op}: row {pos} of logits {what} ({where_rows.size} invalid row(s)); "
-            "there is no distribution to sample from"
+        what = None if np.isfinite(m[r]) else (  # a finite maximum: too few categories
+            "holds NaN" if np.isnan(m[r]) else ("holds +inf" if m[r] > 0 else "is all -inf")
         )
+        _ops.raise_no_distribution(tree.op, pos, what, int(where_rows.size), int(live[r]), tree.k)
     samples = out[:, nb: 2 * nb].astype(np.int64)
     return np.moveaxis(samples.reshape(bshape + (nb,)), -1, tree.axis)

@@ -402,33 +402,51 @@ def _bad_rows(ctx: dict) -> None:
         )
         where = tuple(int(i) for i in np.unravel_index(r, lay.batch))
         live = int((row != -np.inf).sum())
-        if what == "is all -inf" and live:
-            k = ctx["values"]["nsamples"]
-            raise ValueError(
-                f"{func}: row {where} of logits has {live} categories that are not -inf, fewer than "
-                f"num_samples={k} draws without replacement ({int(bad.size)} such row(s))"
-            )
+        too_few = what == "is all -inf" and live
+        raise_no_distribution(func, where, None if too_few else what, int(bad.size), live, ctx["values"]["nsamples"])
+
+
+def raise_no_distribution(func: str, where: Any, what: str | None, count: int, live: int = 0, draws: int = 0) -> None:
+    """``categorical``'s ValueError for the row ``where`` that has nothing to
+    draw (``what``: "holds NaN", "holds +inf" or "is all -inf") or, where
+    ``what`` is None, whose ``live`` categories that are not ``-inf`` are too
+    few for ``draws`` draws without replacement; ``count``: how many such
+    rows (the in-memory call and the Dask tree raise it alike)."""
+    if what is None:
         raise ValueError(
-            f"{func}: row {where} of logits {what} ({int(bad.size)} invalid row(s)); "
-            "there is no distribution to sample from"
+            f"{func}: row {where} of logits has {live} categories that are not -inf, fewer than "
+            f"num_samples={draws} draws without replacement ({count} such row(s))"
         )
+    raise ValueError(
+        f"{func}: row {where} of logits {what} ({count} invalid row(s)); there is no distribution to sample from"
+    )
+
+
+ARRAY_OPTIONS = ("tau", "noise", "row_ids", "baseline")
+"""The options that may hold an array (the others are scalars or flags)."""
 
 
 def _bad_index(ctx: dict) -> None:
     """A ValueError naming the first row and value of ``index`` outside
     ``[0, K)``, where the kernel flagged one (its ``status``; a separate check
     would be a pass over ``index`` as long as the kernel's when K is small)."""
-    xp, values, lay, func = ctx["xp"], ctx["values"], ctx["lay"], ctx["func"]
-    if not int(values["status"][0]):
-        return
-    flat = values["index"]
+    values = ctx["values"]
+    if int(values["status"][0]):
+        _out_of_range(ctx, values["index"], values["_index_raw"].reshape(values["index"].shape))
+
+
+def _out_of_range(ctx: dict, flat: Any, raw: Any) -> None:
+    """The ValueError of the first row and value of the ``(rows, S)`` indices
+    ``flat`` (``raw``: as given) outside ``[0, K)``, if there is one."""
+    xp, lay = ctx["xp"], ctx["lay"]
     bad = (flat < 0) | (flat >= lay.k)
+    if not bool(bad.any()):
+        return
     r = int(xp.flatnonzero(bad.any(axis=1))[0])
     s = int(xp.flatnonzero(bad[r])[0])
-    raw = values["_index_raw"].reshape(flat.shape)
     where = tuple(int(i) for i in np.unravel_index(r, lay.batch))
     raise ValueError(
-        f"{func}: index {int(raw[r, s])} in row {where} is out of range for {lay.k} categories "
+        f"{ctx['func']}: index {int(raw[r, s])} in row {where} is out of range for {lay.k} categories "
         f"(axis {ctx['axis']} of the logits)"
     )
 
@@ -442,14 +460,7 @@ def _bad_choice(ctx: dict) -> None:
         return
     idx = values["choice"]
     raw = values["_index_raw"].reshape(-1)
-    out = (idx < 0) | (idx >= lay.k)
-    if bool(out.any()):
-        r = int(xp.flatnonzero(out)[0])
-        where = tuple(int(i) for i in np.unravel_index(r, lay.batch))
-        raise ValueError(
-            f"{func}: index {int(raw[r])} in row {where} is out of range for {lay.k} categories "
-            f"(axis {ctx['axis']} of the logits)"
-        )
+    _out_of_range(ctx, idx[:, None], raw[:, None])
     x = values["logits"]
     picked = x[xp.arange(lay.rows), idx]
     r = int(xp.flatnonzero(picked == -np.inf)[0])
@@ -639,7 +650,7 @@ def run(op: Op, arrays: tuple[Any, ...], axis: Any, out: Any, **opts: Any) -> An
         where: tuple[Any, ...] = (like, out)
         arrays = (dims,)
     else:
-        where = (*arrays, *(opts[o] for o in ("tau", "noise", "row_ids", "baseline") if o in opts), out)
+        where = (*arrays, *(opts[o] for o in ARRAY_OPTIONS if o in opts), out)
         where = tuple(w for w in where if not isinstance(w, str))
         xp, backend = namespace(func, *where)
     with backend.device(func, *where):

@@ -150,7 +150,7 @@ template <typename T>
 __device__ __forceinline__ T binary_density(T y, T x, T t) {
     const T ly = log_t(y), l1y = log_t(T(1) - y);
     const T a = x - t * (ly - l1y);
-    const T softplus = (a > T(0) ? a : T(0)) + log1p_t(exp_t(-(a < T(0) ? -a : a)));
+    const T softplus = softplus_t(a);
     const T lp = log_t(t) + a - (softplus + softplus) - ly - l1y;
     return (y > T(0) && y < T(1)) || y != y ? lp : -Num<T>::inf();
 }

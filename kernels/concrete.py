@@ -47,7 +47,7 @@ import numpy as np
 
 from ._jit import helper, part, row_kernel, select, wide_vectors
 from ._rows import from_columns, row_max, row_sum
-from ._vmath import vexp, vexp_shifted, vlog
+from ._vmath import log1p_nonneg, vexp, vexp_shifted, vlog
 from .gumbel import SHORT_ROW, perturbed_rows, scaled_columns, tau_of
 from .softmax import log_normalisers, nan_unless_finite
 
@@ -266,9 +266,7 @@ def _binary_density(y, x, t, one, zero, ninf):
     d = vlog(y / u)
     a = x - t * d
     e = vexp(-abs(a))
-    # log1p(e) to a few ulp for e in [0, 1] (log(w) e / (w - 1)).
-    w = one + e
-    l1p = select(w == one, e, vlog(w) * (e / (w - one)))
+    l1p = log1p_nonneg(e, one)  # e in [0, 1]
     lp = (vlog(t) - abs(a)) - (l1p + l1p) - vlog(y * u)
     inside = (y > zero) & (y < one)
     return select(inside | (y != y), lp, ninf)

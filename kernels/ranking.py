@@ -52,7 +52,7 @@ import numpy as np
 
 from ._jit import helper, maximum, part, row_kernel, select, wide_vectors
 from ._rows import column_block, row_max, row_sum
-from ._vmath import vexp, vexp_shifted, vlog
+from ._vmath import log1p_nonneg, vexp, vexp_shifted, vlog
 from .softmax import COLUMN_ROW, exp_shifted_inplace, shift_rows
 from .gumbel import SHORT_ROW, gumbel_of, philox_columns, philox_words, row_id, word_scratch
 
@@ -281,14 +281,6 @@ def _topk_partition(r0, r1, x, out, k, s, k0, k1, row_ids):
 # The Plackett-Luce log-probability
 
 
-@helper
-def _log1p_small(e, one):
-    """``log(1 + e)`` for ``0 <= e <= 1`` to a few ulp (``log(w) * e / (w -
-    1)`` with ``w = 1 + e`` rounded, ``e`` itself where ``w`` rounds to 1)."""
-    w = e + one
-    return select(w == one, e, vlog(w) * (e / (w - one)))
-
-
 REST_FLOOR = 2.0**-60
 """Rows whose categories never chosen sum below this fraction of the row
 maximum's term are summed again, shifted by their own maximum
@@ -404,7 +396,7 @@ def pl_normalisers(r0, r1, x, k, n, index, c, L, imp):
             hi = maximum(a[r], b[r])
             d = -np.abs(a[r] - b[r])
             t = select(d == d, vexp_shifted(d), zero)
-            lq[r] = hi + _log1p_small(t, one)
+            lq[r] = hi + log1p_nonneg(t, one)
     return bad
 
 
