@@ -810,11 +810,12 @@ def _index(xp: Any, x: Any, func: str, name: str, lay: Any, axis: Any, role: str
 
 
 def _untie_narrowed(xp: Any, z: Any, choice: Any, dt: Any) -> Any:
-    """Conditional samples ``z`` (``(rows, k, s)``, computed in a wider
-    float) rounded to ``dt`` (float16), with every other category that the
-    rounding tied with the winner ``choice[r]`` set to the ``dt`` value just
-    below it: the kernel's rule, kept after the rounding, so that the argmax
-    is still the index.  The indices were checked by the kernel."""
+    """Conditional samples ``z`` (``(rows, k, s)``, computed in float32)
+    rounded to ``dt`` (float16), here or by a CUDA kernel that stores half,
+    with every other category that the rounding tied with the winner
+    ``choice[r]`` set to the ``dt`` value just below it: the kernels' rule,
+    kept after the rounding, so that the argmax is still the index.  The
+    indices were checked by the kernel."""
     h = z.astype(dt)
     rows = xp.arange(h.shape[0])
     win = h[rows, choice, :]  # (rows, s)
@@ -1059,7 +1060,7 @@ def _call(op: Op, xp: Any, backend: Any, arrays: tuple[Any, ...], axis: Any, out
     if op.result == "samples":
         return deliver(xp, buf.reshape(shape), out)
     if op.result in ("bits", "draws"):
-        if op.result == "draws" and np.dtype(dt) != np.dtype(ct):
+        if op.result == "draws" and np.dtype(dt) == np.float16:
             buf = _untie_narrowed(xp, buf.reshape(lay.rows, lay.k, values["nsamples"]), values["choice"], dt)
         if moved:
             buf = xp.moveaxis(buf.reshape(lay.batch + (lay.k, values["nsamples"])), -2, lay.axis)
